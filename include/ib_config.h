@@ -1,0 +1,21 @@
+/* Daemon settings: <config-dir>/iotdb-backupd.conf (JSON, optional). */
+#ifndef IB_CONFIG_H
+#define IB_CONFIG_H
+
+#include "ib_diag.h"
+
+typedef struct ib_config {
+    int max_parallel_runs;     /* default 2, 1..64 */
+    int log_level;             /* syslog priority, default 6 (info); "debug".."err" in the file */
+    char *staging_dir;         /* NULL: <state-dir>/staging */
+    double max_bandwidth_mbps; /* default for tasks; 0 = unlimited */
+    int shutdown_timeout_s;    /* how long SIGTERM waits for workers, default 30 */
+} ib_config;
+
+/* Defaults, then <config_dir>/iotdb-backupd.conf if it exists. Problems go
+ * into diags ("iotdb-backupd.conf: /max_parallel_runs: ..."). Returns 0 when
+ * valid, -1 otherwise (out then holds defaults). */
+int ib_config_load(const char *config_dir, ib_config *out, ib_diags *diags);
+void ib_config_free(ib_config *cfg);
+
+#endif

@@ -1,0 +1,36 @@
+/* IoTDB REST API v2 client (libcurl): SHOW DATABASES, FLUSH, LOAD. */
+#ifndef IB_IOTDB_REST_H
+#define IB_IOTDB_REST_H
+
+#include "ib_error.h"
+#include "ib_task.h"
+#include <stddef.h>
+
+typedef struct ib_rest ib_rest;
+
+/* Reads the password from cfg->password_file (first line; the file must not
+ * be world-readable). The password never appears in errors or logs. */
+int ib_rest_new(const ib_rest_source *cfg, ib_rest **out, ib_err *err);
+void ib_rest_free(ib_rest *r);
+
+/* GET /ping. */
+int ib_rest_ping(ib_rest *r, ib_err *err);
+
+/* POST /rest/v2/query {"sql":"SHOW DATABASES"}: the "Database" column
+ * (matched case-insensitively). *names is a malloc'd array of malloc'd strings. */
+int ib_rest_show_databases(ib_rest *r, char ***names, size_t *n, ib_err *err);
+
+/* POST /rest/v2/nonQuery {"sql":"FLUSH db1,db2 ON LOCAL"}. */
+int ib_rest_flush(ib_rest *r, const char *const *databases, size_t n, ib_err *err);
+
+/* POST /rest/v2/nonQuery {"sql":"LOAD '<dir>' ..."} (1.x syntax). */
+int ib_rest_load(ib_rest *r, const char *dir, ib_err *err);
+
+/* Parse a REST v2 answer body: 0 when "code" is 200 (or absent on a query
+ * answer), else -1 with IB_E_REST naming the code and message. Exposed for
+ * tests and fuzzing. */
+int ib_rest_check_status(const char *body, ib_err *err);
+
+void ib_strv_free(char **v, size_t n);
+
+#endif

@@ -1,0 +1,121 @@
+/* Storage: one interface for backup targets, one driver per file
+ * (lib/storage_local.c for LocalDir, lib/storage_webhdfs.c for RemoteHDFS).
+ * Paths are absolute within the store ("/backup/iotdb/t_IoTDB_2026.../x"). */
+#ifndef IB_STORAGE_H
+#define IB_STORAGE_H
+
+#include "ib_error.h"
+#include "ib_task.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What a driver can do beyond the basics. */
+enum {
+    IB_STORAGE_FEAT_SNAPSHOT = 1u << 0, /* snapshot_create/list/delete */
+    IB_STORAGE_FEAT_CHECKSUM = 1u << 1, /* checksum */
+};
+
+/* Suffix of a file being written; renamed away when complete. */
+#define IB_STORAGE_TEMP_SUFFIX "._COPYING_"
+
+typedef struct ib_storage_info {
+    bool exists;
+    bool is_dir;
+    int64_t size;
+    int64_t mtime_ms;
+} ib_storage_info;
+
+typedef struct ib_storage_entry {
+    char *name; /* last path component */
+    bool is_dir;
+    int64_t size;
+    int64_t mtime_ms;
+} ib_storage_entry;
+
+void ib_storage_entries_free(ib_storage_entry *entries, size_t n);
+
+/* A pull source for uploads: read fills buf with up to cap bytes and returns
+ * the count, 0 at end, -1 on error (with err filled). */
+typedef struct ib_reader {
+    void *ctx;
+    ssize_t (*read)(void *ctx, void *buf, size_t cap, ib_err *err);
+} ib_reader;
+
+/* A push sink for downloads: returns 0, or -1 on error (with err filled). */
+typedef struct ib_writer {
+    void *ctx;
+    int (*write)(void *ctx, const void *buf, size_t len, ib_err *err);
+} ib_writer;
+
+typedef struct ib_storage ib_storage;
+
+/* The driver table; drivers fill every non-optional member. All return 0 on
+ * success, -1 with err filled (code, operation, path and cause). */
+typedef struct ib_storage_driver {
+    const char *name; /* "LocalDir", "RemoteHDFS" */
+    unsigned features;
+    int (*mkdirs)(ib_storage *s, const char *path, ib_err *err);
+    /* Stream src to path + IB_STORAGE_TEMP_SUFFIX, then rename onto path
+     * (replacing a file there). size is the expected length (-1 unknown);
+     * a short or long source is an error. On error nothing is left at path
+     * that was not there before. */
+    int (*put)(ib_storage *s, const char *path, int64_t size, ib_reader *src, ib_err *err);
+    /* Stream path's bytes into dst. */
+    int (*get)(ib_storage *s, const char *path, ib_writer *dst, ib_err *err);
+    /* info->exists=false (and 0 returned) when path does not exist. */
+    int (*stat)(ib_storage *s, const char *path, ib_storage_info *info, ib_err *err);
+    /* Entries of a directory, sorted by name. */
+    int (*list)(ib_storage *s, const char *path, ib_storage_entry **entries, size_t *n,
+                ib_err *err);
+    /* Remove a file, or a directory (recursive required if not empty).
+     * Removing what does not exist succeeds. */
+    int (*remove)(ib_storage *s, const char *path, bool recursive, ib_err *err);
+    /* Rename a file or directory; fails if to exists. */
+    int (*rename)(ib_storage *s, const char *from, const char *to, ib_err *err);
+    /* Snapshots of dir, visible read-only at <dir>/.snapshot/<name>/. */
+    int (*snapshot_prepare)(ib_storage *s, const char *dir, ib_err *err); /* allow snapshots */
+    int (*snapshot_create)(ib_storage *s, const char *dir, const char *name, ib_err *err);
+    int (*snapshot_list)(ib_storage *s, const char *dir, char ***names, size_t *n, ib_err *err);
+    int (*snapshot_delete)(ib_storage *s, const char *dir, const char *name, ib_err *err);
+    /* Optional (IB_STORAGE_FEAT_CHECKSUM): the store's own checksum of a file,
+     * as "algorithm:hex". */
+    int (*checksum)(ib_storage *s, const char *path, char *buf, size_t n, ib_err *err);
+    void (*free)(ib_storage *s);
+} ib_storage_driver;
+
+/* The storage handle: a driver table followed by the driver's state. Every
+ * driver's struct starts with an ib_storage member. */
+struct ib_storage {
+    const ib_storage_driver *drv;
+};
+
+/* Open the driver for a task's target. bandwidth_mbps caps write speed
+ * (0 = unlimited). */
+int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage **out,
+                    ib_err *err);
+
+/* Driver constructors. */
+int ib_storage_local_new(const char *root_hint, double bandwidth_mbps, ib_storage **out,
+                         ib_err *err);
+
+static inline void ib_storage_free(ib_storage *s)
+{
+    if (s)
+        s->drv->free(s);
+}
+
+/* Write a small buffer to path through put (temp name + rename). */
+int ib_storage_put_buffer(ib_storage *s, const char *path, const void *buf, size_t len,
+                          ib_err *err);
+
+/* Read a whole small file (at most max bytes) into a malloc'd NUL-terminated
+ * buffer. */
+int ib_storage_get_buffer(ib_storage *s, const char *path, size_t max, char **out, size_t *len,
+                          ib_err *err);
+
+/* Join path components with exactly one '/' between them; malloc'd. */
+char *ib_path_join(const char *a, const char *b);
+
+#endif
