@@ -3,6 +3,7 @@
 #define IB_CONFIG_H
 
 #include "ib_diag.h"
+#include <stdio.h>
 
 typedef struct ib_config {
     int max_parallel_runs;     /* default 2, 1..64 */
@@ -17,5 +18,15 @@ typedef struct ib_config {
  * valid, -1 otherwise (out then holds defaults). */
 int ib_config_load(const char *config_dir, ib_config *out, ib_diags *diags);
 void ib_config_free(ib_config *cfg);
+
+/* The whole configuration check behind `iotdb-backupd --check-config` and
+ * `iotdb-backupctl check-config`: the daemon settings and every task file.
+ * Every problem goes into diags; *n_tasks receives the number of valid
+ * tasks. Returns the number of errors (0: the configuration is valid). */
+int ib_check_config(const char *config_dir, ib_diags *diags, size_t *n_tasks);
+
+/* Print every diagnostic, one per line, then "configuration OK: N task(s)"
+ * or "configuration has N error(s)". */
+void ib_check_config_print(const ib_diags *diags, size_t n_tasks, FILE *out);
 
 #endif

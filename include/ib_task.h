@@ -135,4 +135,84 @@ const char *ib_policy_name(ib_policy p);
 const char *ib_unit_name(ib_unit u);
 const char *ib_target_type_name(ib_target_type t);
 
+/* ---- Decisions for optional keys (lib/task.c) ----
+ * policy defaults to "full-then-incremental", cluster_mode to "normal",
+ * catch_up to "once" (periodic tasks only); "started", "period" and
+ * "catch_up" are errors on manual tasks. RemoteHDFS: ip_mode defaults to
+ * "IPv4", namenode_rpc_port to 8020, namenode_http_port to 9870,
+ * parallel_uploads to 4, tls to false; addresses are stored without IPv6
+ * brackets. target.max_bandwidth_mbps 0 (or absent) means "the daemon's
+ * setting". target_path is stored without repeated or trailing '/'.
+ * source.rest needs url and password_file; user defaults to "root". */
+
+/* Largest task or settings file that is read (bigger files are an error). */
+#define IB_TASK_FILE_MAX (1024 * 1024)
+
+/* Read a whole small file (at most limit bytes) into a malloc'd
+ * NUL-terminated buffer. On failure err names the path and cause and, if
+ * missing is not NULL, *missing tells whether the file does not exist. */
+int ib_read_small_file(const char *path, size_t limit, char **text, size_t *len, bool *missing,
+                       ib_err *err);
+
+/* Quote a value for a one-line message: C-style escapes for '"', '\' and
+ * every byte outside printable ASCII, cut after 80 bytes with "..." after
+ * the closing quote. Returns buf. */
+#define IB_QUOTE_MAX 400
+const char *ib_quote(const char *s, char *buf, size_t n);
+
+/* JSON pointer (RFC 6901) of member key under parent; hostile keys are
+ * escaped like ib_quote and cut so the pointer stays one short line. */
+#define IB_POINTER_MAX 256
+void ib_json_pointer(char *buf, size_t n, const char *parent, const char *key);
+
+/* Checking of a JSON configuration file, shared by task files and
+ * iotdb-backupd.conf: every problem becomes a diagnostic. */
+struct cJSON;
+typedef struct ib_jcheck {
+    ib_diags *diags;
+    const char *file;    /* as shown to the user */
+    ib_code syntax_code; /* code of JSON syntax errors */
+    ib_code field_code;  /* code of field errors */
+    size_t errors;       /* errors added through this checker */
+} ib_jcheck;
+
+void ib_jcheck_init(ib_jcheck *c, ib_diags *diags, const char *file, ib_code syntax_code,
+                    ib_code field_code);
+/* ptr NULL: about the whole file. */
+void ib_jcheck_error(ib_jcheck *c, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ib_jcheck_warning(ib_jcheck *c, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Parse text (len bytes, NUL bytes refused) into a tree the caller frees
+ * with cJSON_Delete. Syntax errors are reported at line:column; duplicate
+ * keys are reported too, but the tree is still returned. NULL when there is
+ * nothing to check further (syntax error, root not an object). */
+struct cJSON *ib_jcheck_parse(ib_jcheck *c, const char *text, size_t len);
+
+/* Report every member of obj whose key is not in known, suggesting the
+ * closest known key when it is at most two edits away. */
+void ib_jcheck_keys(ib_jcheck *c, const struct cJSON *obj, const char *ptr,
+                    const char *const *known, size_t n_known);
+
+/* Typed members of obj (ptr is obj's pointer). Each returns 1 when the key
+ * is present and valid (*out set), 0 when absent and not required (*out
+ * untouched), -1 when a problem was reported. Strings must be non-empty and
+ * free of control characters; *out points into the tree. */
+int ib_jcheck_string(ib_jcheck *c, const struct cJSON *obj, const char *ptr, const char *key,
+                     bool required, const char **out);
+int ib_jcheck_int(ib_jcheck *c, const struct cJSON *obj, const char *ptr, const char *key,
+                  bool required, int64_t min, int64_t max, int64_t *out);
+/* A finite number >= min. */
+int ib_jcheck_number(ib_jcheck *c, const struct cJSON *obj, const char *ptr, const char *key,
+                     bool required, double min, double *out);
+int ib_jcheck_bool(ib_jcheck *c, const struct cJSON *obj, const char *ptr, const char *key,
+                   bool required, bool *out);
+/* One of names; *out is its index. */
+int ib_jcheck_enum(ib_jcheck *c, const struct cJSON *obj, const char *ptr, const char *key,
+                   bool required, const char *const *names, size_t n_names, int *out);
+/* An absolute local path. */
+int ib_jcheck_abs_path(ib_jcheck *c, const struct cJSON *obj, const char *ptr, const char *key,
+                       bool required, const char **out);
+
 #endif
