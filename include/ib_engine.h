@@ -91,4 +91,32 @@ int ib_restore_run(const ib_restore_request *req, const ib_engine_events *ev,
 int ib_verify_task(const ib_task *task, const char *task_dir_name, const ib_engine_events *ev,
                    ib_err *err);
 
+/* Helpers shared by the engine's modules (engine.c, copies.c, restore.c,
+ * verify.c). */
+
+struct ib_manifest;
+
+/* Log a formatted line through ev->log (nothing when ev or ev->log is NULL). */
+void ib_engine_logf(const ib_engine_events *ev, int priority, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Order of snapshot names "<YYYYmmddTHHMMSSZ>-<type>[-<k>]": by time, then by
+ * the suffix k (none = 1); names of another shape sort before, by strcmp. */
+int ib_copy_name_cmp(const char *a, const char *b);
+
+/* The task directory on the target: <target_path>/<task_dir_name>, or (NULL)
+ * the single "<task>_IoTDB_<14 digits>" directory there (several: the newest
+ * by name, with a warning). None: IB_E_COPY_NOT_FOUND. *out is malloc'd. */
+int ib_engine_find_task_dir(ib_storage *s, const ib_task *task, const char *task_dir_name,
+                            const ib_engine_events *ev, char **out, ib_err *err);
+
+/* Read and parse <task_dir>/.snapshot/<name>/MANIFEST.json into out
+ * (initialised here; free with ib_manifest_free even on error). */
+int ib_copy_read_manifest(ib_storage *s, const char *task_dir, const char *name,
+                          struct ib_manifest *out, ib_err *err);
+
+/* The snapshots of task_dir with what their manifests say, oldest first. */
+int ib_copies_read(ib_storage *s, const char *task_dir, ib_copy_info **out, size_t *n,
+                   ib_err *err);
+
 #endif
