@@ -160,14 +160,14 @@ class Daemon:
             return self.notify.find("READY", "1")
         return wait_for(ready, timeout, what="READY=1")
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.running():
             os.kill(self.pid, sig)
 
     def reload(self):
         """SIGHUP; returns the notify index to pass as start= to wait()."""
         start = len(self.notify.snapshot())
-        self.signal(signal.SIGHUP)
+        self.send_signal(signal.SIGHUP)
         return start
 
     def stop(self, sig=signal.SIGTERM, timeout=30.0):
