@@ -85,13 +85,15 @@ int ib_err_prefix(ib_err *err, const char *fmt, ...)
 {
     if (!err)
         return -1;
-    char old[IB_ERR_MSG_MAX];
-    memcpy(old, err->msg, sizeof old);
+    char prefix[IB_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int used = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    if (used >= 0 && (size_t)used < sizeof err->msg)
-        snprintf(err->msg + used, sizeof err->msg - (size_t)used, ": %s", old);
+    /* Build in a buffer large enough for both parts, then truncate. */
+    char joined[2 * IB_ERR_MSG_MAX + 2];
+    snprintf(joined, sizeof joined, "%s: %s", prefix, err->msg);
+    memcpy(err->msg, joined, sizeof err->msg - 1);
+    err->msg[sizeof err->msg - 1] = '\0';
     return -1;
 }
