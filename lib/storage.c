@@ -1,0 +1,120 @@
+/* Storage: driver selection and helpers shared by every driver. */
+#include "ib_storage.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage **out, ib_err *err)
+{
+    *out = NULL;
+    switch (target->type) {
+    case IB_TARGET_LOCALDIR:
+        return ib_storage_local_new(target->target_path, bandwidth_mbps, out, err);
+    case IB_TARGET_REMOTEHDFS:
+        return ib_err_set(err, IB_E_TARGET_IO,
+                          "target %s: RemoteHDFS driver not available in this build",
+                          target->target_path ? target->target_path : "(none)");
+    }
+    return ib_err_set(err, IB_E_INTERNAL, "target: unknown type %d", (int)target->type);
+}
+
+void ib_storage_entries_free(ib_storage_entry *entries, size_t n)
+{
+    if (!entries)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(entries[i].name);
+    free(entries);
+}
+
+typedef struct buffer_reader {
+    const unsigned char *buf;
+    size_t len;
+    size_t pos;
+} buffer_reader;
+
+static ssize_t buffer_read(void *ctx, void *buf, size_t cap, ib_err *err)
+{
+    (void)err;
+    buffer_reader *r = ctx;
+    size_t n = r->len - r->pos < cap ? r->len - r->pos : cap;
+    if (n)
+        memcpy(buf, r->buf + r->pos, n);
+    r->pos += n;
+    return (ssize_t)n;
+}
+
+int ib_storage_put_buffer(ib_storage *s, const char *path, const void *buf, size_t len, ib_err *err)
+{
+    buffer_reader r = {.buf = buf, .len = len, .pos = 0};
+    ib_reader reader = {.ctx = &r, .read = buffer_read};
+    return s->drv->put(s, path, (int64_t)len, &reader, err);
+}
+
+typedef struct buffer_writer {
+    const char *path;
+    char *buf;
+    size_t len;
+    size_t cap;
+    size_t max;
+} buffer_writer;
+
+static int buffer_write(void *ctx, const void *data, size_t len, ib_err *err)
+{
+    buffer_writer *w = ctx;
+    if (len > w->max - w->len)
+        return ib_err_set(err, IB_E_TARGET_IO, "get %s: file is larger than %zu bytes", w->path,
+                          w->max);
+    if (w->len + len + 1 > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < w->len + len + 1)
+            cap *= 2;
+        char *grown = realloc(w->buf, cap);
+        if (!grown)
+            return ib_err_set(err, IB_E_NOMEM, "get %s: out of memory", w->path);
+        w->buf = grown;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, data, len);
+    w->len += len;
+    return 0;
+}
+
+int ib_storage_get_buffer(ib_storage *s, const char *path, size_t max, char **out, size_t *len,
+                          ib_err *err)
+{
+    buffer_writer w = {.path = path, .max = max};
+    ib_writer writer = {.ctx = &w, .write = buffer_write};
+    *out = NULL;
+    if (s->drv->get(s, path, &writer, err) < 0) {
+        free(w.buf);
+        return -1;
+    }
+    if (!w.buf && !(w.buf = malloc(1))) /* an empty file */
+        return ib_err_set(err, IB_E_NOMEM, "get %s: out of memory", path);
+    w.buf[w.len] = '\0';
+    *out = w.buf;
+    if (len)
+        *len = w.len;
+    return 0;
+}
+
+char *ib_path_join(const char *a, const char *b)
+{
+    size_t alen = strlen(a);
+    while (alen > 1 && a[alen - 1] == '/') /* keep "/" itself */
+        alen--;
+    while (*b == '/')
+        b++;
+    size_t blen = strlen(b);
+    bool sep = alen > 0 && blen > 0 && a[alen - 1] != '/';
+    char *out = malloc(alen + sep + blen + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, a, alen);
+    if (sep)
+        out[alen] = '/';
+    memcpy(out + alen + sep, b, blen);
+    out[alen + sep + blen] = '\0';
+    return out;
+}
