@@ -40,7 +40,8 @@ void ctl_print_usage(FILE *out, const char *cmd)
 {
     const ctl_command *c = cmd ? find_command(cmd) : NULL;
     if (c) {
-        fprintf(out, "Usage: iotdb-backupctl [OPTIONS] %s %s\n  %s\n", c->name, c->args, c->what);
+        fprintf(out, "Usage: iotdb-backupctl [OPTIONS] %s%s%s\n  %s\n", c->name,
+                *c->args ? " " : "", c->args, c->what);
         return;
     }
     fputs("Usage: iotdb-backupctl [OPTIONS] COMMAND [ARGS]\n"
@@ -50,7 +51,8 @@ void ctl_print_usage(FILE *out, const char *cmd)
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (i == 3)
             fputs("Commands that work without the daemon:\n", out);
-        fprintf(out, "  %s %s\n      %s\n", commands[i].name, commands[i].args, commands[i].what);
+        fprintf(out, "  %s%s%s\n      %s\n", commands[i].name, *commands[i].args ? " " : "",
+                commands[i].args, commands[i].what);
     }
     fputs("\nOptions:\n"
           "  --runtime-dir DIR  where control.sock is ($RUNTIME_DIRECTORY or /run/iotdb-backupd)\n"
@@ -88,7 +90,8 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
     }
     const ctl_command *c = cmd ? find_command(cmd) : NULL;
     if (c)
-        fprintf(stderr, "usage: iotdb-backupctl [OPTIONS] %s %s\n", c->name, c->args);
+        fprintf(stderr, "usage: iotdb-backupctl [OPTIONS] %s%s%s\n", c->name, *c->args ? " " : "",
+                c->args);
     else
         fputs("usage: iotdb-backupctl [OPTIONS] COMMAND [ARGS]\n", stderr);
     fputs("Try 'iotdb-backupctl --help' for more information.\n", stderr);
