@@ -33,4 +33,17 @@ int ib_rest_check_status(const char *body, ib_err *err);
 
 void ib_strv_free(char **v, size_t n);
 
+/* POST /rest/v2/nonQuery {"sql": sql}; timeout_ms 0 means the default (60 s). */
+int ib_rest_nonquery(ib_rest *r, const char *sql, long timeout_ms, ib_err *err);
+
+/* LOAD with an explicit database level (sglevel=N); sglevel 0 leaves it to
+ * IoTDB's default_storage_group_level. ib_rest_load is sglevel 0. */
+int ib_rest_load_level(ib_rest *r, const char *dir, int sglevel, ib_err *err);
+
+/* A database path quoted for IoTDB SQL: each node that is not a plain
+ * identifier ([A-Za-z_][A-Za-z0-9_]*) nor already backquoted is wrapped in
+ * backquotes, inner backquotes doubled ("root.my-db" -> "root.`my-db`").
+ * Malloc'd; NULL when out of memory. */
+char *ib_rest_quote_path(const char *path);
+
 #endif
