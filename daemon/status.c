@@ -1,0 +1,209 @@
+#include "status.h"
+
+#include "ib_sched.h"
+#include "log.h"
+#include "notify.h"
+#include "scheduler.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void add_time(cJSON *o, const char *key, int64_t t)
+{
+    char buf[64];
+    if (t <= 0) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    ib_format_local_time((time_t)t, buf, sizeof buf);
+    cJSON_AddStringToObject(o, key, buf);
+}
+
+static void add_str(cJSON *o, const char *key, const char *s)
+{
+    if (s)
+        cJSON_AddStringToObject(o, key, s);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *daemon_json(const ibd *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "version", IB_VERSION);
+    cJSON_AddNumberToObject(o, "pid", (double)getpid());
+    add_time(o, "started", d->started_at);
+    cJSON_AddNumberToObject(o, "running", d->n_running);
+    cJSON_AddNumberToObject(o, "queued", d->n_queued);
+    cJSON_AddNumberToObject(o, "max_parallel_runs", d->cfg.max_parallel_runs);
+    cJSON_AddStringToObject(o, "config_dir", d->config_dir);
+    cJSON_AddStringToObject(o, "state_dir", d->state_dir);
+    return o;
+}
+
+static cJSON *target_json(const ib_target *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path_type", ib_target_type_name(t->type));
+    add_str(o, "target_path", t->target_path);
+    cJSON_AddNumberToObject(o, "max_copies", t->max_copies);
+    add_str(o, "nameservice", t->type == IB_TARGET_REMOTEHDFS ? t->nameservice : NULL);
+    if (t->type == IB_TARGET_REMOTEHDFS)
+        cJSON_AddNumberToObject(o, "namenode_rpc_port", t->namenode_rpc_port);
+    else
+        cJSON_AddNullToObject(o, "namenode_rpc_port");
+    return o;
+}
+
+void ibd_status_add_progress(cJSON *o, const ibd_run *run)
+{
+    cJSON_AddNumberToObject(o, "run_id", (double)run->id);
+    cJSON_AddStringToObject(o, "type", ib_backup_type_name(run->type));
+    cJSON_AddStringToObject(o, "trigger", ib_trigger_name(run->trigger));
+    add_time(o, "started", run->accepted);
+    cJSON_AddStringToObject(o, "phase", run->phase);
+    cJSON_AddNumberToObject(o, "files_done", (double)run->files_done);
+    cJSON_AddNumberToObject(o, "files_total", (double)run->files_total);
+    cJSON_AddNumberToObject(o, "bytes_done", (double)run->bytes_done);
+    cJSON_AddNumberToObject(o, "bytes_total", (double)run->bytes_total);
+}
+
+static cJSON *run_record_json(const ib_run_record *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "run_id", (double)r->id);
+    cJSON_AddStringToObject(o, "trigger", ib_trigger_name(r->trigger));
+    cJSON_AddStringToObject(o, "type", ib_backup_type_name(r->type));
+    cJSON_AddStringToObject(o, "result", ib_result_name(r->result));
+    add_time(o, "start", r->start);
+    add_time(o, "end", r->end);
+    cJSON_AddNumberToObject(o, "duration_s", r->end >= r->start ? (double)(r->end - r->start) : 0);
+    add_str(o, "copy", r->copy);
+    cJSON_AddNumberToObject(o, "files_total", (double)r->files_total);
+    cJSON_AddNumberToObject(o, "files_sent", (double)r->files_sent);
+    cJSON_AddNumberToObject(o, "bytes_sent", (double)r->bytes_sent);
+    cJSON_AddNumberToObject(o, "files_deleted", (double)r->files_deleted);
+    add_str(o, "error_code", r->error_code);
+    add_str(o, "error", r->error);
+    return o;
+}
+
+/* The newest finished run (the newest may be the one still running). */
+static cJSON *last_run_json(ibd *d, const char *task)
+{
+    ib_run_record *recs = NULL;
+    size_t n = 0;
+    ib_err err;
+    ib_err_clear(&err);
+    if (ib_store_list_runs(d->store, task, 2, &recs, &n, &err) != 0) {
+        ibd_log_err("status: %s", err.msg);
+        return cJSON_CreateNull();
+    }
+    cJSON *out = NULL;
+    for (size_t i = 0; i < n && !out; i++)
+        if (recs[i].result != IB_RESULT_RUNNING)
+            out = run_record_json(&recs[i]);
+    ib_run_records_free(recs, n);
+    return out ? out : cJSON_CreateNull();
+}
+
+static void add_last_success(ibd *d, cJSON *o, const char *task)
+{
+    ib_run_record rec;
+    memset(&rec, 0, sizeof rec);
+    bool found = false;
+    ib_err err;
+    ib_err_clear(&err);
+    if (ib_store_last_run_with_result(d->store, task, IB_RESULT_SUCCEEDED, &rec, &found, &err) != 0)
+        ibd_log_err("status: %s", err.msg);
+    add_time(o, "last_success", found ? (rec.end ? rec.end : rec.start) : 0);
+    ib_run_record_clear(&rec);
+}
+
+static cJSON *task_json(ibd *d, const ibd_task *t)
+{
+    const ib_task *def = t->def;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", def->name);
+    cJSON_AddStringToObject(o, "mode", ib_mode_name(def->mode));
+    cJSON_AddStringToObject(o, "policy", ib_policy_name(def->policy));
+    cJSON_AddBoolToObject(o, "enabled", true);
+    if (def->has_schedule) {
+        char period[64];
+        snprintf(period, sizeof period, "%lld %s", (long long)def->schedule.every,
+                 ib_unit_name(def->schedule.unit));
+        cJSON_AddStringToObject(o, "period", period);
+    } else {
+        cJSON_AddNullToObject(o, "period");
+    }
+    add_str(o, "started", t->started_text);
+    cJSON_AddItemToObject(o, "target", target_json(&def->target));
+    bool scheduled = ibd_heap_contains(&t->node);
+    add_time(o, "next_run", scheduled ? t->node.due : 0);
+    if (scheduled)
+        cJSON_AddNumberToObject(o, "next_run_unix", (double)t->node.due);
+    else
+        cJSON_AddNullToObject(o, "next_run_unix");
+    if (t->run) {
+        cJSON_AddStringToObject(o, "state",
+                                t->run->state == IBD_RUN_RUNNING ? "running" : "queued");
+        cJSON *r = cJSON_CreateObject();
+        ibd_status_add_progress(r, t->run);
+        cJSON_AddItemToObject(o, "running", r);
+    } else {
+        cJSON_AddStringToObject(o, "state", "idle");
+        cJSON_AddNullToObject(o, "running");
+    }
+    cJSON_AddItemToObject(o, "last_run", last_run_json(d, def->name));
+    add_last_success(d, o, def->name);
+    return o;
+}
+
+cJSON *ibd_status_answer(ibd *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "v", 1);
+    cJSON_AddBoolToObject(o, "ok", true);
+    cJSON_AddItemToObject(o, "daemon", daemon_json(d));
+    cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
+    for (size_t i = 0; i < d->n_tasks; i++)
+        cJSON_AddItemToArray(tasks, task_json(d, d->tasks[i]));
+    cJSON *errors = cJSON_AddArrayToObject(o, "config_errors");
+    for (size_t i = 0; i < d->n_config_errors; i++)
+        cJSON_AddItemToArray(errors, cJSON_CreateString(d->config_errors[i]));
+    return o;
+}
+
+void ibd_status_line(const ibd *d, char *buf, size_t n)
+{
+    int used = snprintf(buf, n, "%zu task%s, %d running", d->n_tasks, d->n_tasks == 1 ? "" : "s",
+                        d->n_running);
+    if (used < 0 || (size_t)used >= n)
+        return;
+    if (d->n_queued > 0) {
+        used += snprintf(buf + used, n - (size_t)used, ", %d queued", d->n_queued);
+        if ((size_t)used >= n)
+            return;
+    }
+    const ibd_task *next = ibd_sched_next(d);
+    if (!next || d->stopping) {
+        snprintf(buf + used, n - (size_t)used, d->stopping ? ", stopping" : ", next: none");
+        return;
+    }
+    char when[64];
+    ib_format_local_time(next->node.due, when, sizeof when);
+    snprintf(buf + used, n - (size_t)used, ", next: %s at %s", next->def->name, when);
+}
+
+void ibd_status_notify(ibd *d)
+{
+    char line[sizeof d->last_status];
+    ibd_status_line(d, line, sizeof line);
+    if (strcmp(line, d->last_status) == 0)
+        return;
+    memcpy(d->last_status, line, sizeof line);
+    ibd_notify_status(line);
+}
