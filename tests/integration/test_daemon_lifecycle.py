@@ -1,0 +1,543 @@
+"""The daemon end to end, talking to it directly: sd_notify (READY, STATUS,
+RELOADING, STOPPING, WATCHDOG), the control socket protocol (JSON lines,
+bounded lines, errors, many clients), SIGHUP reloads (all or nothing),
+SIGTERM with an active run, a SIGKILLed daemon restarted, catch-up after
+downtime and skipping of an overlapping slot. The store is checked with
+Python's sqlite3."""
+
+import datetime
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import unittest
+
+import ibtest
+from ibtest import scaled, wait_for
+
+
+class Client:
+    """A raw control-socket connection speaking JSON lines."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(scaled(timeout))
+        self.sock.connect(path)
+        self.buf = b""
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, obj):
+        self.send_raw(json.dumps(obj).encode() + b"\n")
+
+    def recv(self):
+        """The next answer line as a dict, or None at EOF."""
+        while b"\n" not in self.buf:
+            data = self.sock.recv(1 << 20)
+            if not data:
+                return None
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def request(self, obj):
+        self.send(obj)
+        return self.recv()
+
+    def at_eof(self):
+        """True when the daemon closed the connection (after any buffered answers)."""
+        try:
+            return self.buf == b"" and self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def local_iso(t):
+    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class LifecycleCase(ibtest.DaemonTestCase):
+    def setUp(self):
+        super().setUp()
+        self.data = self.sb.gen_data()
+
+    def client(self):
+        c = Client(self.sb.socket_path)
+        self.addCleanup(c.close)
+        return c
+
+    def slow_task(self, name="slow", **kw):
+        """A LocalDir task whose full run takes a few seconds (bandwidth cap)."""
+        task = self.sb.local_task(self.data, target=os.path.join(self.sb.root, "b-" + name), **kw)
+        task["target"]["max_bandwidth_mbps"] = 2
+        self.sb.write_task(name, task)
+        return task
+
+    def runs(self, task=None):
+        sql = "SELECT id, task, \"trigger\", type, result, error_code, error FROM runs"
+        if task:
+            return [dict(r) for r in self.sb.query(sql + " WHERE task = ? ORDER BY id", (task,))]
+        return [dict(r) for r in self.sb.query(sql + " ORDER BY id")]
+
+    def wait_state(self, c, task, state, timeout=20.0):
+        def check():
+            st = c.request({"v": 1, "cmd": "status"})
+            t = [t for t in st["tasks"] if t["name"] == task]
+            return t[0] if t and t[0]["state"] == state else None
+        return wait_for(check, timeout, interval=0.1, what="task %s %s" % (task, state))
+
+    def wait_finished(self, run_id, timeout=30.0):
+        def check():
+            rows = [r for r in self.runs() if r["id"] == run_id and r["result"] != "running"]
+            return rows[0] if rows else None
+        return wait_for(check, timeout, interval=0.1, what="run %d finished" % run_id)
+
+
+class TestStartAndNotify(LifecycleCase):
+    def test_ready_status_watchdog_and_stop(self):
+        self.sb.write_task("p1", self.sb.local_task(self.data, mode="periodic", every=1,
+                                                     unit="minutes"))
+        d = self.sb.start_daemon(watchdog_usec=1000000)
+        ready = d.notify.find("READY", "1")
+        self.assertRegex(ready["STATUS"], r"^1 task, 0 running, next: p1 at \d{4}-\d\d-\d\dT")
+        # Pings at half the interval: several within two seconds.
+        wait_for(lambda: d.notify.count("WATCHDOG", "1") >= 3, 3.0, what="3 watchdog pings")
+        self.assertIn("started", d.log())
+        self.assertEqual(d.stop(), 0)
+        self.assertIsNotNone(d.notify.find("STOPPING", "1"))
+        self.assertFalse(os.path.exists(self.sb.socket_path), "socket removed at exit")
+
+    def test_no_watchdog_without_request(self):
+        d = self.sb.start_daemon()
+        time.sleep(0.5)
+        self.assertEqual(d.notify.count("WATCHDOG"), 0)
+        self.assertEqual(d.notify.find("READY", "1")["STATUS"], "0 tasks, 0 running, next: none")
+
+    def test_flags(self):
+        r = ibtest.run_cmd([ibtest.DAEMON, "--version"])
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^iotdb-backupd \d+\.\d+\.\d+\n$")
+        r = ibtest.run_cmd([ibtest.DAEMON, "--help"])
+        self.assertEqual(r.returncode, 0)
+        for flag in ("--config-dir", "--state-dir", "--runtime-dir", "--check-config"):
+            self.assertIn(flag, r.stdout)
+        for bad in (["--bogus"], ["extra"], ["--config-dir"]):
+            r = ibtest.run_cmd([ibtest.DAEMON] + bad)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("Usage:", r.stderr)
+
+    def test_check_config(self):
+        self.sb.write_task("good", self.sb.local_task(self.data))
+        r = ibtest.run_cmd([ibtest.DAEMON, "--check-config", "--config-dir", self.sb.config_dir])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.sb.write_task("bad", '{"mode": "manual", "period": 3}')
+        r = ibtest.run_cmd([ibtest.DAEMON, "--check-config", "--config-dir", self.sb.config_dir])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("tasks.d/bad.json", r.stdout + r.stderr)
+
+    def test_invalid_settings_refuse_start_invalid_tasks_do_not(self):
+        self.sb.write_task("good", self.sb.local_task(self.data))
+        self.sb.write_task("bad", '{"mode": "manual",')
+        d = self.sb.start_daemon()
+        st = self.client().request({"v": 1, "cmd": "status"})
+        self.assertEqual([t["name"] for t in st["tasks"]], ["good"])
+        self.assertTrue(any(e.startswith("tasks.d/bad.json") for e in st["config_errors"]), st)
+        self.assertIn("tasks.d/bad.json", d.log())
+        self.assertEqual(d.stop(), 0)
+
+        self.sb.write_settings({"max_parallel_runs": 0})
+        d2 = self.sb.start_daemon(wait_ready=False)
+        self.assertEqual(d2.proc.wait(scaled(15)), 1)
+        self.assertIn("max_parallel_runs", d2.log())
+        self.assertIsNone(d2.notify.find("READY"))
+
+    def test_second_daemon_refuses_the_socket(self):
+        d = self.sb.start_daemon()
+        d2 = self.sb.start_daemon(wait_ready=False)
+        self.assertEqual(d2.proc.wait(scaled(15)), 1)
+        self.assertIn("already running", d2.log())
+        # The first one is unharmed.
+        self.assertTrue(self.client().request({"v": 1, "cmd": "status"})["ok"])
+        self.assertEqual(d.stop(), 0)
+
+    def test_stale_socket_is_replaced(self):
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(self.sb.socket_path)
+        stale.close()  # the file stays, nobody listens
+        d = self.sb.start_daemon()
+        self.assertTrue(self.client().request({"v": 1, "cmd": "status"})["ok"])
+        self.assertEqual(os.stat(self.sb.socket_path).st_mode & 0o777, 0o660)
+        self.assertEqual(d.stop(), 0)
+
+
+class TestControlProtocol(LifecycleCase):
+    def setUp(self):
+        super().setUp()
+        self.sb.write_task("m1", self.sb.local_task(self.data))
+        self.daemon = self.sb.start_daemon()
+
+    def assertError(self, answer, code):
+        self.assertIsNotNone(answer)
+        self.assertEqual(answer["v"], 1)
+        self.assertIs(answer["ok"], False)
+        self.assertEqual(answer["error_code"], code, answer)
+        self.assertTrue(answer["error"])
+
+    def test_status_answer(self):
+        st = self.client().request({"v": 1, "cmd": "status"})
+        self.assertEqual(st["v"], 1)
+        self.assertIs(st["ok"], True)
+        self.assertEqual(st["daemon"]["pid"], self.daemon.pid)
+        self.assertEqual(st["daemon"]["running"], 0)
+        self.assertEqual(st["daemon"]["queued"], 0)
+        self.assertEqual(st["daemon"]["max_parallel_runs"], 2)
+        t = st["tasks"][0]
+        self.assertEqual((t["name"], t["mode"], t["state"]), ("m1", "manual", "idle"))
+        self.assertIsNone(t["next_run"])
+        self.assertIsNone(t["last_run"])
+        self.assertEqual(t["target"]["path_type"], "LocalDir")
+        self.assertIsNone(t["target"]["nameservice"])
+        self.assertEqual(st["config_errors"], [])
+
+    def test_several_requests_on_one_connection_and_many_clients(self):
+        c = self.client()
+        for _ in range(3):
+            self.assertTrue(c.request({"v": 1, "cmd": "status"})["ok"])
+        clients = [self.client() for _ in range(20)]
+        for cl in clients:
+            cl.send({"v": 1, "cmd": "status"})
+        for cl in clients:
+            self.assertTrue(cl.recv()["ok"])
+
+    def test_bad_requests_answer_an_error_and_close(self):
+        cases = [
+            b"this is not json\n",
+            b"[1, 2, 3]\n",
+            b'{"cmd": "status"}\n',
+            b'{"v": 2, "cmd": "status"}\n',
+            b'{"v": 1}\n',
+            b'{"v": 1, "cmd": "format-disk"}\n',
+            b'{"v": 1, "cmd": "status", "pad": "' + b"x" * 70000 + b'"}\n',
+        ]
+        for raw in cases:
+            c = self.client()
+            c.send_raw(raw)
+            self.assertError(c.recv(), "E_CONTROL")
+            self.assertTrue(c.at_eof(), raw[:40])
+        # A line that never ends is cut off at the limit too.
+        c = self.client()
+        c.send_raw(b"{" + b" " * 70000)
+        ans = c.recv()
+        self.assertError(ans, "E_CONTROL")
+        self.assertIn("65536", ans["error"])
+        self.assertTrue(c.at_eof())
+        # The daemon is fine.
+        self.assertTrue(self.client().request({"v": 1, "cmd": "status"})["ok"])
+        self.assertTrue(self.daemon.running())
+
+    def test_run_errors_keep_the_connection(self):
+        c = self.client()
+        self.assertError(c.request({"v": 1, "cmd": "run", "task": "nope"}), "E_TASK_UNKNOWN")
+        self.assertError(c.request({"v": 1, "cmd": "run", "task": "m1", "type": "half"}),
+                         "E_CONTROL")
+        self.assertError(c.request({"v": 1, "cmd": "run"}), "E_CONTROL")
+        self.assertTrue(c.request({"v": 1, "cmd": "status"})["ok"])
+
+    def test_run_wait_reports_accepted_progress_finished(self):
+        c = self.client()
+        first = c.request({"v": 1, "cmd": "run", "task": "m1", "type": None, "wait": True})
+        self.assertEqual(first["event"], "accepted")
+        self.assertEqual(first["state"], "running")
+        events = []
+        while True:
+            ev = c.recv()
+            self.assertIsNotNone(ev, "connection closed before the finished event")
+            events.append(ev)
+            if ev.get("event") == "finished":
+                break
+        self.assertTrue(all(e["event"] == "progress" for e in events[:-1]), events)
+        run = events[-1]["run"]
+        self.assertEqual(run["task"], "m1")
+        self.assertEqual(run["run_id"], first["run_id"])
+        self.assertEqual(run["result"], "succeeded", run)
+        self.assertEqual(run["type"], "full")
+        self.assertGreater(run["files_sent"], 0)
+        rows = self.runs("m1")
+        self.assertEqual([(r["id"], r["trigger"], r["result"]) for r in rows],
+                         [(first["run_id"], "manual", "succeeded")])
+        log = self.daemon.log()
+        self.assertRegex(log, r"TASK=m1 RUN_ID=%d BACKUP_TYPE=full TRIGGER=manual RESULT=succeeded"
+                         % first["run_id"])
+        # The policy now asks for an incremental.
+        second = c.request({"v": 1, "cmd": "run", "task": "m1", "wait": False})
+        self.assertEqual(second["state"], "running")
+        self.assertEqual(self.wait_finished(second["run_id"])["type"], "incremental")
+
+    def test_client_leaving_while_waiting_is_harmless(self):
+        self.slow_task("slow")
+        self.assertTrue(self.client().request({"v": 1, "cmd": "reload"})["ok"])
+        c = Client(self.sb.socket_path)
+        acc = c.request({"v": 1, "cmd": "run", "task": "slow", "wait": True})
+        c.close()
+        row = self.wait_finished(acc["run_id"], timeout=60)
+        self.assertEqual(row["result"], "succeeded")
+        self.assertTrue(self.client().request({"v": 1, "cmd": "status"})["ok"])
+
+    def test_running_task_is_refused_and_parallel_limit_queues(self):
+        self.sb.write_settings({"max_parallel_runs": 1})
+        self.slow_task("s1")
+        self.slow_task("s2")
+        c = self.client()
+        self.assertTrue(c.request({"v": 1, "cmd": "reload"})["ok"])
+        a1 = c.request({"v": 1, "cmd": "run", "task": "s1"})
+        a2 = c.request({"v": 1, "cmd": "run", "task": "s2"})
+        self.assertEqual((a1["state"], a2["state"]), ("running", "queued"))
+        st = c.request({"v": 1, "cmd": "status"})
+        states = {t["name"]: t["state"] for t in st["tasks"]}
+        self.assertEqual((states["s1"], states["s2"]), ("running", "queued"))
+        self.assertEqual((st["daemon"]["running"], st["daemon"]["queued"]), (1, 1))
+        again = c.request({"v": 1, "cmd": "run", "task": "s2", "type": "full"})
+        self.assertError(again, "E_TASK_RUNNING")
+        self.assertIn("run %d" % a2["run_id"], again["error"])
+        self.assertError(c.request({"v": 1, "cmd": "run", "task": "s1"}), "E_TASK_RUNNING")
+        self.wait_finished(a1["run_id"], timeout=60)
+        self.wait_state(c, "s2", "running")
+        self.assertEqual(self.wait_finished(a2["run_id"], timeout=60)["result"], "succeeded")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to connect as another user")
+    def test_other_users_are_refused(self):
+        os.chmod(self.sb.root, 0o755)
+        os.chmod(self.sb.runtime_dir, 0o755)
+        os.chmod(self.sb.socket_path, 0o666)  # let the connection reach the daemon's check
+        code = ("import socket,sys\n"
+                "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+                "s.sendall(b'{\"v\":1,\"cmd\":\"status\"}\\n')\n"
+                "print(s.makefile().readline())\n")
+        r = subprocess.run(["python3", "-c", code, self.sb.socket_path], capture_output=True,
+                           text=True, timeout=scaled(10), user=65534, group=65534,
+                           extra_groups=[])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        answer = json.loads(r.stdout)
+        self.assertEqual(answer["error_code"], "E_CONTROL")
+        self.assertIn("permission denied", answer["error"])
+
+
+class TestReload(LifecycleCase):
+    def test_sighup_all_or_nothing(self):
+        self.sb.write_task("a", self.sb.local_task(self.data, mode="periodic", every=5,
+                                                    unit="minutes"))
+        d = self.sb.start_daemon()
+        c = self.client()
+        next_a = c.request({"v": 1, "cmd": "status"})["tasks"][0]["next_run_unix"]
+
+        self.sb.write_task("b", '{"mode": "manual", "policy": "sometimes"}')
+        start = d.reload()
+        reloading = d.notify.wait("RELOADING", "1", start=start)
+        self.assertRegex(reloading.get("MONOTONIC_USEC", ""), r"^\d+$")
+        d.notify.wait("READY", "1", start=start)
+        d.wait_log("reload failed")
+        self.assertIn("tasks.d/b.json", d.log())
+        st = c.request({"v": 1, "cmd": "status"})
+        self.assertEqual([t["name"] for t in st["tasks"]], ["a"])
+        self.assertTrue(any("tasks.d/b.json" in e for e in st["config_errors"]))
+
+        ans = c.request({"v": 1, "cmd": "reload"})
+        self.assertIs(ans["ok"], False)
+        self.assertEqual(ans["error_code"], "E_CONFIG")
+        self.assertIn("unchanged", ans["error"])
+        self.assertTrue(any("tasks.d/b.json" in e and "E_TASK" in e for e in ans["errors"]), ans)
+
+        self.sb.write_task("b", self.sb.local_task(self.data))
+        start = d.reload()
+        d.notify.wait("RELOADING", "1", start=start)
+        d.notify.wait("READY", "1", start=start)
+        d.wait_log("configuration reloaded")
+        st = c.request({"v": 1, "cmd": "status"})
+        self.assertEqual([t["name"] for t in st["tasks"]], ["a", "b"])
+        self.assertEqual(st["config_errors"], [])
+        self.assertEqual(st["tasks"][0]["next_run_unix"], next_a, "unchanged task keeps its slot")
+
+        # Change a, remove b: answered by the control command.
+        self.sb.write_task("a", self.sb.local_task(self.data, mode="periodic", every=7,
+                                                    unit="minutes"))
+        self.sb.remove_task("b")
+        self.sb.write_task("c", self.sb.local_task(self.data))
+        ans = c.request({"v": 1, "cmd": "reload"})
+        self.assertEqual((ans["added"], ans["changed"], ans["removed"], ans["unchanged"]),
+                         (["c"], ["a"], ["b"], 0))
+        st = c.request({"v": 1, "cmd": "status"})
+        self.assertEqual([t["name"] for t in st["tasks"]], ["a", "c"])
+        self.assertEqual(st["tasks"][0]["period"], "7 minutes")
+        enabled = {r["name"]: r["enabled"] for r in self.sb.query("SELECT name, enabled FROM tasks")}
+        self.assertEqual(enabled, {"a": 1, "b": 0, "c": 1})
+        ans = c.request({"v": 1, "cmd": "reload"})
+        self.assertEqual((ans["added"], ans["changed"], ans["removed"], ans["unchanged"]),
+                         ([], [], [], 2))
+        self.assertEqual(d.stop(), 0)
+
+    def test_unchanged_task_keeps_its_running_run(self):
+        self.slow_task("slow")
+        d = self.sb.start_daemon()
+        c = self.client()
+        acc = c.request({"v": 1, "cmd": "run", "task": "slow"})
+        self.sb.write_task("other", self.sb.local_task(self.data))
+        ans = c.request({"v": 1, "cmd": "reload"})
+        self.assertEqual((ans["added"], ans["unchanged"]), (["other"], 1))
+        t = [t for t in c.request({"v": 1, "cmd": "status"})["tasks"] if t["name"] == "slow"][0]
+        self.assertEqual(t["state"], "running")
+        self.assertEqual(t["running"]["run_id"], acc["run_id"])
+        self.assertEqual(self.wait_finished(acc["run_id"], 60)["result"], "succeeded")
+        self.assertEqual(d.stop(), 0)
+
+
+class TestStopAndCrash(LifecycleCase):
+    def test_sigterm_interrupts_an_active_run(self):
+        self.slow_task("slow")
+        d = self.sb.start_daemon()
+        c = self.client()
+        acc = c.request({"v": 1, "cmd": "run", "task": "slow"})
+        self.wait_state(c, "slow", "running")
+        wait_for(lambda: c.request({"v": 1, "cmd": "status"})["tasks"][0]["running"]["phase"]
+                 == "upload", 20, what="upload phase")
+        self.assertEqual(d.stop(), 0)
+        self.assertIsNotNone(d.notify.find("STOPPING", "1"))
+        rows = self.runs("slow")
+        self.assertEqual(len(rows), 1)
+        self.assertEqual((rows[0]["id"], rows[0]["result"], rows[0]["error_code"]),
+                         (acc["run_id"], "interrupted", "E_INTERRUPTED"))
+        self.assertIn("RESULT=interrupted", d.log())
+
+    def test_second_sigterm_stops_at_once(self):
+        self.slow_task("slow")
+        self.sb.write_settings({"shutdown_timeout_s": 600})
+        d = self.sb.start_daemon()
+        c = self.client()
+        acc = c.request({"v": 1, "cmd": "run", "task": "slow"})
+        self.wait_state(c, "slow", "running")
+        # Stop the worker so that it cannot honour the first SIGTERM.
+        pids = subprocess.run(["pgrep", "-P", str(d.pid)], capture_output=True, text=True)
+        workers = [int(p) for p in pids.stdout.split()]
+        self.assertEqual(len(workers), 1, pids.stdout)
+        os.kill(workers[0], signal.SIGSTOP)
+        d.send_signal(signal.SIGTERM)
+        d.wait_log("stopping")
+        self.assertTrue(d.running())
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM, timeout=10), 0)
+        self.assertLess(time.monotonic() - t0, scaled(5))
+        row = self.runs("slow")[0]
+        self.assertEqual((row["id"], row["result"], row["error_code"]),
+                         (acc["run_id"], "interrupted", "E_INTERRUPTED"))
+
+    def test_sigkilled_daemon_restarted_marks_running_interrupted(self):
+        self.slow_task("slow")
+        d = self.sb.start_daemon()
+        c = self.client()
+        acc = c.request({"v": 1, "cmd": "run", "task": "slow"})
+        self.wait_state(c, "slow", "running")
+        c.close()
+        d.kill()
+        self.assertEqual(self.runs("slow")[0]["result"], "running")
+        d2 = self.sb.start_daemon()
+        row = self.runs("slow")[0]
+        self.assertEqual((row["id"], row["result"]), (acc["run_id"], "interrupted"))
+        self.assertIn("1 run(s) were still running", d2.log())
+        # The task works again.
+        acc2 = self.client().request({"v": 1, "cmd": "run", "task": "slow"})
+        self.assertTrue(acc2["ok"], acc2)
+        self.assertEqual(d2.stop(), 0)
+
+
+class TestSchedule(LifecycleCase):
+    def set_last_slot(self, name, t):
+        con = sqlite3.connect(self.sb.db_path, timeout=10)
+        try:
+            with con:
+                con.execute("UPDATE tasks SET last_slot = ? WHERE name = ?", (t, name))
+        finally:
+            con.close()
+
+    def prepare_downtime(self, catch_up):
+        task = self.sb.local_task(self.data, mode="periodic", every=1, unit="minutes",
+                                  started="2024-01-01T00:00:00", catch_up=catch_up)
+        self.sb.write_task("p", task)
+        d = self.sb.start_daemon()
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.runs(), [], "a new task does not catch up")
+        row = self.sb.query("SELECT last_slot FROM tasks WHERE name = 'p'")[0]
+        self.assertLessEqual(row["last_slot"], time.time())
+        self.assertEqual(row["last_slot"] % 60, 0)
+        # Pretend the daemon was down for ten minutes (and a bit).
+        now = int(time.time())
+        self.set_last_slot("p", now - now % 60 - 600)
+
+    def test_catch_up_once_after_downtime(self):
+        self.prepare_downtime("once")
+        d = self.sb.start_daemon()
+        d.wait_log("running once now (catch-up)")
+        self.assertRegex(d.log(), r"task p: 1[01] run\(s\) missed since")
+        rows = wait_for(lambda: [r for r in self.runs() if r["result"] != "running"], 60,
+                        what="the catch-up run to finish")
+        time.sleep(0.5)
+        rows = self.runs()
+        self.assertEqual(len(rows), 1, rows)
+        self.assertEqual((rows[0]["trigger"], rows[0]["result"]), ("catch-up", "succeeded"))
+        last = self.sb.query("SELECT last_slot FROM tasks WHERE name = 'p'")[0]["last_slot"]
+        self.assertGreater(last, time.time() - 61)
+        self.assertEqual(d.stop(), 0)
+
+    def test_catch_up_skip(self):
+        self.prepare_downtime("skip")
+        d = self.sb.start_daemon()
+        self.assertRegex(d.log(), r"task p: skipped 1[01] missed run\(s\)")
+        time.sleep(0.5)
+        self.assertEqual(self.runs(), [])
+        self.assertEqual(d.stop(), 0)
+
+    def test_slot_due_while_running_is_skipped(self):
+        # The first slot falls due a few seconds after start, while a manual
+        # run (slowed down by the bandwidth cap) is still going.
+        first = time.time() + scaled(3)
+        self.slow_task("p", mode="periodic", every=1, unit="minutes", started=local_iso(first))
+        d = self.sb.start_daemon()
+        c = self.client()
+        st = c.request({"v": 1, "cmd": "status"})["tasks"][0]
+        self.assertEqual(st["next_run_unix"], int(first))
+        acc = c.request({"v": 1, "cmd": "run", "task": "p"})
+        self.assertEqual(acc["state"], "running")
+        skipped = wait_for(lambda: [r for r in self.runs("p") if r["result"] == "skipped"],
+                           15, what="a skipped run")
+        self.assertEqual(len(skipped), 1)
+        self.assertEqual(skipped[0]["trigger"], "schedule")
+        self.assertEqual(skipped[0]["error"], "previous run %d still running" % acc["run_id"])
+        self.assertIn("RESULT=skipped", d.log())
+        # The next slot is a minute later; the manual run goes on undisturbed.
+        st = c.request({"v": 1, "cmd": "status"})["tasks"][0]
+        self.assertEqual(st["next_run_unix"], int(first) + 60)
+        self.assertEqual(self.wait_finished(acc["run_id"], 60)["result"], "succeeded")
+        self.assertEqual(d.stop(), 0)
+
+    def test_scheduled_slot_runs(self):
+        first = time.time() + scaled(2)
+        self.sb.write_task("p", self.sb.local_task(self.data, mode="periodic", every=1,
+                                                    unit="minutes", started=local_iso(first)))
+        d = self.sb.start_daemon()
+        rows = wait_for(lambda: [r for r in self.runs("p") if r["result"] != "running"], 30,
+                        what="the scheduled run")
+        self.assertEqual((rows[0]["trigger"], rows[0]["result"], rows[0]["type"]),
+                         ("schedule", "succeeded", "full"))
+        st = self.client().request({"v": 1, "cmd": "status"})["tasks"][0]
+        self.assertEqual(st["next_run_unix"], int(first) + 60)
+        self.assertEqual(st["last_run"]["trigger"], "schedule")
+        self.assertEqual(d.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
