@@ -166,7 +166,9 @@ const char *ib_quote(const char *s, char *buf, size_t n);
 void ib_json_pointer(char *buf, size_t n, const char *parent, const char *key);
 
 /* Checking of a JSON configuration file, shared by task files and
- * iotdb-backupd.conf: every problem becomes a diagnostic. */
+ * iotdb-backupd.conf: every problem becomes a diagnostic, up to
+ * IB_JCHECK_MAX_ERRORS per file (then one "too many errors" line). */
+#define IB_JCHECK_MAX_ERRORS 100
 struct cJSON;
 typedef struct ib_jcheck {
     ib_diags *diags;

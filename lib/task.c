@@ -221,36 +221,12 @@ static void format_number(double v, char *buf, size_t n)
 
 /* ---- reading ---- */
 
-int ib_read_small_file(const char *path, size_t limit, char **text, size_t *len, bool *missing,
-                       ib_err *err)
+/* Read the rest of fd into a NUL-terminated buffer, failing beyond limit
+ * bytes (the file may grow while it is read). size_hint: its size. */
+static int read_fd_bounded(int fd, size_t size_hint, size_t limit, char **text, size_t *len,
+                           ib_err *err)
 {
-    *text = NULL;
-    *len = 0;
-    if (missing)
-        *missing = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        if (missing)
-            *missing = errno == ENOENT;
-        return ib_err_errno(err, IB_E_IO, errno, "%s: cannot open", path);
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return ib_err_errno(err, IB_E_IO, e, "%s: cannot stat", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return ib_err_set(err, IB_E_IO, "%s: not a regular file", path);
-    }
-    if ((uintmax_t)st.st_size > limit) {
-        close(fd);
-        return ib_err_set(err, IB_E_IO, "%s: file is too large (%jd bytes, at most %zu)", path,
-                          (intmax_t)st.st_size, limit);
-    }
-    /* The size may change while reading: read at most limit + 1 bytes. */
-    size_t cap = (size_t)st.st_size + 1, used = 0;
+    size_t cap = size_hint + 1, used = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
         ssize_t got = read(fd, buf + used, cap - used);
@@ -259,17 +235,14 @@ int ib_read_small_file(const char *path, size_t limit, char **text, size_t *len,
         if (got < 0) {
             int e = errno;
             free(buf);
-            close(fd);
-            return ib_err_errno(err, IB_E_IO, e, "%s: cannot read", path);
+            return ib_err_errno(err, IB_E_IO, e, "cannot read");
         }
         if (got == 0)
             break;
         used += (size_t)got;
         if (used > limit) {
             free(buf);
-            close(fd);
-            return ib_err_set(err, IB_E_IO, "%s: file is too large (more than %zu bytes)", path,
-                              limit);
+            return ib_err_set(err, IB_E_IO, "file is too large (more than %zu bytes)", limit);
         }
         if (used == cap) {
             cap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
@@ -279,12 +252,49 @@ int ib_read_small_file(const char *path, size_t limit, char **text, size_t *len,
             buf = grown;
         }
     }
-    close(fd);
     if (!buf)
-        return ib_err_set(err, IB_E_NOMEM, "%s: out of memory", path);
+        return ib_err_set(err, IB_E_NOMEM, "out of memory");
     buf[used] = '\0';
     *text = buf;
     *len = used;
+    return 0;
+}
+
+/* ib_read_small_file without the path in messages (callers add the name
+ * the user knows). */
+static int read_small_file(const char *path, size_t limit, char **text, size_t *len, bool *missing,
+                           ib_err *err)
+{
+    *text = NULL;
+    *len = 0;
+    if (missing)
+        *missing = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (missing)
+            *missing = errno == ENOENT;
+        return ib_err_errno(err, IB_E_IO, errno, "cannot open");
+    }
+    struct stat st;
+    int r = -1;
+    if (fstat(fd, &st) != 0)
+        ib_err_errno(err, IB_E_IO, errno, "cannot stat");
+    else if (!S_ISREG(st.st_mode))
+        ib_err_set(err, IB_E_IO, "not a regular file");
+    else if ((uintmax_t)st.st_size > limit)
+        ib_err_set(err, IB_E_IO, "file is too large (%jd bytes, at most %zu)", (intmax_t)st.st_size,
+                   limit);
+    else
+        r = read_fd_bounded(fd, (size_t)st.st_size, limit, text, len, err);
+    close(fd);
+    return r;
+}
+
+int ib_read_small_file(const char *path, size_t limit, char **text, size_t *len, bool *missing,
+                       ib_err *err)
+{
+    if (read_small_file(path, limit, text, len, missing, err) != 0)
+        return ib_err_prefix(err, "%s", path);
     return 0;
 }
 
@@ -300,15 +310,27 @@ void ib_jcheck_init(ib_jcheck *c, ib_diags *diags, const char *file, ib_code syn
     c->errors = 0;
 }
 
+/* Whether one more error may be shown: a hostile file with thousands of
+ * bad keys must not flood the journal. Counting continues regardless. */
+static bool error_shown(ib_jcheck *c)
+{
+    c->errors++;
+    if (c->errors == IB_JCHECK_MAX_ERRORS + 1)
+        ib_diags_add(c->diags, IB_SEV_ERROR, c->field_code, c->file, NULL, 0, 0,
+                     "too many errors; the rest of this file's errors are not shown");
+    return c->errors <= IB_JCHECK_MAX_ERRORS;
+}
+
 void ib_jcheck_error(ib_jcheck *c, const char *ptr, const char *fmt, ...)
 {
+    if (!error_shown(c))
+        return;
     char msg[IB_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     ib_diags_add(c->diags, IB_SEV_ERROR, c->field_code, c->file, ptr, 0, 0, "%s", msg);
-    c->errors++;
 }
 
 void ib_jcheck_warning(ib_jcheck *c, const char *ptr, const char *fmt, ...)
@@ -343,6 +365,8 @@ static void syntax_error(ib_jcheck *c, const char *text, size_t pos, const char 
 
 static void syntax_error(ib_jcheck *c, const char *text, size_t pos, const char *fmt, ...)
 {
+    if (!error_shown(c))
+        return;
     char msg[IB_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -351,7 +375,6 @@ static void syntax_error(ib_jcheck *c, const char *text, size_t pos, const char 
     int line, column;
     line_column(text, pos, &line, &column);
     ib_diags_add(c->diags, IB_SEV_ERROR, c->syntax_code, c->file, NULL, line, column, "%s", msg);
-    c->errors++;
 }
 
 static bool is_json_space(char ch)
@@ -987,6 +1010,31 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
+/* Report every later copy of an element of v (NULL entries were invalid). */
+static void report_duplicate_strings(ib_jcheck *c, const char *p, char *const *v, size_t n)
+{
+    key_ref *refs = calloc(n ? n : 1, sizeof *refs);
+    size_t m = 0;
+    if (!refs) {
+        ib_jcheck_error(c, p, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (v[i])
+            refs[m++] = (key_ref){v[i], i};
+    qsort(refs, m, sizeof *refs, cmp_key_ref); /* equal strings by index */
+    for (size_t i = 1, first = 0; i < m; i++) {
+        if (strcmp(refs[i].key, refs[first].key) != 0) {
+            first = i;
+            continue;
+        }
+        char ep[IB_POINTER_MAX];
+        pointer_index(ep, sizeof ep, p, refs[i].index);
+        ib_jcheck_error(c, ep, "duplicate of %s/%zu", p, refs[first].index);
+    }
+    free(refs);
+}
+
 /* An array of distinct strings, each passing check. 1 present and valid,
  * 0 absent, -1 reported. */
 static int get_string_array(ib_jcheck *c, const cJSON *obj, const char *ptr, const char *key,
@@ -1011,16 +1059,11 @@ static int get_string_array(ib_jcheck *c, const cJSON *obj, const char *ptr, con
         pointer_index(ep, sizeof ep, p, i);
         if (!string_ok(c, it, ep) || (check && !check(c, ep, it->valuestring)))
             continue;
-        for (size_t j = 0; j < i; j++) {
-            if (v[j] && strcmp(v[j], it->valuestring) == 0) {
-                ib_jcheck_error(c, ep, "duplicate of %s/%zu", p, j);
-                break;
-            }
-        }
         v[i] = strdup(it->valuestring);
         if (!v[i])
             ib_jcheck_error(c, ep, "out of memory");
     }
+    report_duplicate_strings(c, p, v, n);
     if (c->errors != errors) {
         free_strv(v, n);
         return -1;
@@ -1772,11 +1815,9 @@ int ib_task_load_file(const char *path, const char *display_path, ib_task **out,
     char *text = NULL;
     size_t len = 0;
     ib_err err;
-    if (ib_read_small_file(path, IB_TASK_FILE_MAX, &text, &len, NULL, &err) != 0) {
-        /* err names the real path; the display path is what the user knows */
-        const char *cause = strstr(err.msg, ": ");
+    if (read_small_file(path, IB_TASK_FILE_MAX, &text, &len, NULL, &err) != 0) {
         ib_diags_add(diags, IB_SEV_ERROR, err.code == IB_E_NOMEM ? IB_E_NOMEM : IB_E_TASK_FILE,
-                     display_path, NULL, 0, 0, "%s", cause ? cause + 2 : err.msg);
+                     display_path, NULL, 0, 0, "%s", err.msg);
         return -1;
     }
     char name[512];

@@ -637,7 +637,8 @@ static void test_source_values(void **state)
 
     expect_one(LOCAL_BASE, "/source/database_patterns", "[\"root.(a\"]",
                "/source/database_patterns/0",
-               "\"root.(a\" is not a valid POSIX extended regular expression: ", IB_E_TASK_FIELD);
+               "\"root.(a\" is not a valid POSIX extended regular expression: Unmatched (",
+               IB_E_TASK_FIELD);
     expect_one(LOCAL_BASE, "/source/database_patterns", "[\"[a-\"]", "/source/database_patterns/0",
                "not a valid POSIX extended regular expression", IB_E_TASK_FIELD);
     expect_one(LOCAL_BASE, "/source/databases", "[\"root/ln\"]", "/source/databases/0",
@@ -941,6 +942,39 @@ static void test_hostile_strings(void **state)
         assert_one_line(&D.items[i], 600);
 }
 
+/* A hostile file: thousands of bad keys and a huge array stay cheap and
+ * give a bounded number of lines. */
+static void test_flood(void **state)
+{
+    (void)state;
+    size_t n = 5000, size = n * 16 + 64;
+    char *text = malloc(size);
+    size_t used = (size_t)snprintf(text, size, "{");
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(text + used, size - used, "\"bad%zu\": 1,", i);
+    snprintf(text + used, size - used, "\"mode\": \"manual\"}");
+    assert_true(parse_fails(text) == IB_JCHECK_MAX_ERRORS + 1);
+    assert_int_equal(D.len, IB_JCHECK_MAX_ERRORS + 1);
+    assert_non_null(find(NULL, "too many errors"));
+    ib_diags_free(&D);
+    free(text);
+
+    /* 100000 database names, every one a duplicate of the first: sorted, not quadratic */
+    n = 100000;
+    size = n * 12 + 64;
+    text = malloc(size);
+    used = (size_t)snprintf(text, size, "[");
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(text + used, size - used, "%s\"root.a\"", i ? "," : "");
+    snprintf(text + used, size - used, "]");
+    char *task = edit(LOCAL_BASE, "/source/databases", text, NULL);
+    parse_fails(task);
+    expect("/source/databases/1", "duplicate of /source/databases/0", IB_E_TASK_FIELD);
+    assert_int_equal(D.len, IB_JCHECK_MAX_ERRORS + 1);
+    free(task);
+    free(text);
+}
+
 static void test_quote_and_pointer(void **state)
 {
     (void)state;
@@ -1233,6 +1267,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_task_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_errors_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quote_and_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_canonical_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_type, setup, teardown),
