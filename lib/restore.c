@@ -91,7 +91,7 @@ static int make_parents(const char *root, const char *rel, ib_err *err)
         return ib_err_set(err, IB_E_NOMEM, "out of memory");
     int rc = 0;
     char *last = strrchr(p, '/');
-    for (char *s = p + strlen(p) - strlen(rel); s < last && rc == 0; s++) {
+    for (char *s = p + strlen(p) - strlen(rel); s <= last && rc == 0; s++) {
         if (*s != '/')
             continue;
         *s = '\0';

@@ -59,39 +59,66 @@ static void note_nomem(verify *v, const ib_err *err)
 
 /* ---- source ---- */
 
-static bool check_data_dirs(verify *v)
+/* Each data dir; ok[i] tells which can be read. */
+static size_t check_data_dirs(verify *v, bool *ok_dirs)
 {
-    bool all_ok = true;
+    size_t n_ok = 0;
     for (size_t i = 0; i < v->task->source.n_data_dirs; i++) {
         const char *dir = v->task->source.data_dirs[i];
         struct stat sb;
+        ok_dirs[i] = false;
         if (stat(dir, &sb) != 0) {
             problem(v,
                     "data dir %s does not exist. HINT: set source.data_dirs in %s to IoTDB's "
                     "dn_data_dirs",
                     dir, v->task->file ? v->task->file : v->task->name);
-            all_ok = false;
         } else if (!S_ISDIR(sb.st_mode)) {
             problem(v,
                     "data dir %s is not a directory. HINT: set source.data_dirs to IoTDB's "
                     "dn_data_dirs",
                     dir);
-            all_ok = false;
         } else if (access(dir, R_OK | X_OK) != 0) {
             problem(v,
                     "data dir %s is not readable. HINT: run the daemon as a user that can "
                     "read IoTDB's data (usually the iotdb user or root)",
                     dir);
-            all_ok = false;
         } else {
             ok(v, "data dir %s: ok", dir);
+            ok_dirs[i] = true;
+            n_ok++;
         }
     }
-    return all_ok;
+    return n_ok;
+}
+
+/* The databases in the data dirs that can be read. */
+static int local_databases(verify *v, const bool *ok_dirs, char ***dbs, size_t *n)
+{
+    const ib_source *src = &v->task->source;
+    char **dirs = calloc(src->n_data_dirs ? src->n_data_dirs : 1, sizeof *dirs);
+    if (!dirs) {
+        v->nomem = true;
+        return -1;
+    }
+    ib_source readable = *src;
+    readable.data_dirs = dirs;
+    readable.n_data_dirs = 0;
+    for (size_t i = 0; i < src->n_data_dirs; i++)
+        if (ok_dirs[i])
+            dirs[readable.n_data_dirs++] = src->data_dirs[i];
+    ib_err err;
+    ib_err_clear(&err);
+    int rc = ib_source_list_databases(&readable, dbs, n, &err);
+    if (rc != 0) {
+        problem(v, "%s. HINT: check source.data_dirs", err.msg);
+        note_nomem(v, &err);
+    }
+    free(dirs);
+    return rc;
 }
 
 /* The database list the run would use: SHOW DATABASES over REST. */
-static void check_rest(verify *v, char ***dbs, size_t *n)
+static bool check_rest(verify *v, char ***dbs, size_t *n)
 {
     const ib_rest_source *cfg = v->task->source.rest;
     ib_rest *rest = NULL;
@@ -100,8 +127,9 @@ static void check_rest(verify *v, char ***dbs, size_t *n)
     if (ib_rest_new(cfg, &rest, &err) != 0) {
         problem(v, "REST API: %s. HINT: check source.rest (url, user, password_file)", err.msg);
         note_nomem(v, &err);
-        return;
+        return false;
     }
+    bool listed = false;
     if (ib_rest_ping(rest, &err) != 0)
         problem(v,
                 "REST API at %s does not answer: %s. HINT: set enable_rest_service=true in "
@@ -112,10 +140,13 @@ static void check_rest(verify *v, char ***dbs, size_t *n)
                 "REST API at %s: SHOW DATABASES failed: %s. HINT: check source.rest.user "
                 "and the password file",
                 cfg->url, err.msg);
-    else
+    else {
         ok(v, "REST API at %s: ok, %zu databases", cfg->url, *n);
+        listed = true;
+    }
     note_nomem(v, &err);
     ib_rest_free(rest);
+    return listed;
 }
 
 static bool contains(char *const *v, size_t n, const char *s)
@@ -164,25 +195,26 @@ static void check_databases(verify *v, char **avail, size_t n_avail, const char 
 
 static void check_source(verify *v)
 {
-    bool dirs_ok = check_data_dirs(v);
+    bool *ok_dirs = calloc(v->task->source.n_data_dirs + 1, sizeof *ok_dirs);
+    if (!ok_dirs) {
+        v->nomem = true;
+        return;
+    }
+    size_t n_ok = check_data_dirs(v, ok_dirs);
     char **avail = NULL;
     size_t n_avail = 0;
+    bool listed = false;
     const char *from = "SHOW DATABASES";
     if (v->task->source.rest)
-        check_rest(v, &avail, &n_avail);
-    if (!avail && dirs_ok) {
-        ib_err err;
-        ib_err_clear(&err);
+        listed = check_rest(v, &avail, &n_avail);
+    if (!listed && n_ok > 0) {
         from = "the data dirs";
-        if (ib_source_list_databases(&v->task->source, &avail, &n_avail, &err) != 0) {
-            problem(v, "%s. HINT: check source.data_dirs", err.msg);
-            note_nomem(v, &err);
-            return;
-        }
+        listed = local_databases(v, ok_dirs, &avail, &n_avail) == 0;
     }
-    if (avail || dirs_ok)
+    if (listed)
         check_databases(v, avail, n_avail, from);
     ib_strv_free(avail, n_avail);
+    free(ok_dirs);
 }
 
 /* ---- target ---- */
