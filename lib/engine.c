@@ -881,7 +881,7 @@ int ib_backup_run(const ib_backup_request *req, const ib_engine_events *ev, ib_b
     run r = {.req = req, .task = req->task, .ev = ev, .res = res, .start = time(NULL)};
     ib_manifest_init(&r.prev);
     ib_manifest_init(&r.next);
-    ib_engine_logf(ev, 6, "task %s: run %lld started (%s requested)", req->task->name,
+    ib_engine_logf(ev, 7, "task %s: run %lld started (%s requested)", req->task->name,
                    (long long)req->run_id, ib_backup_type_name(req->type));
     int rc = run_steps(&r, err);
     run_cleanup(&r);

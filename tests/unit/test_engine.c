@@ -300,7 +300,11 @@ static int backup(fx *f, ib_backup_type type, int stop_after, events *e, ib_back
                              .type = type,
                              .staging_root = f->staging};
     ib_err_clear(err);
-    return ib_backup_run(&req, &ev, res, err);
+    int rc = ib_backup_run(&req, &ev, res, err);
+    if (getenv("IB_TEST_VERBOSE"))
+        print_message("run %lld: rc %d %s %s\n%s", (long long)req.run_id, rc,
+                      rc ? ib_code_name(err->code) : "", rc ? err->msg : "", e->log);
+    return rc;
 }
 
 static void backup_ok(fx *f, ib_backup_type type, ib_backup_result *res)
