@@ -451,6 +451,24 @@ static size_t adjust_error_pos(const char *text, size_t pos)
     return pos;
 }
 
+/* Whether the string token ending with the quote at end is an object key
+ * (preceded by '{' or ','), looking back for its unescaped opening quote. */
+static bool string_is_key(const char *text, long end)
+{
+    for (long i = end - 1; i >= 0; i--) {
+        if (text[i] != '"')
+            continue;
+        long slashes = 0;
+        while (i - 1 - slashes >= 0 && text[i - 1 - slashes] == '\\')
+            slashes++;
+        if (slashes % 2)
+            continue;
+        long before = prev_token(text, (size_t)i);
+        return before >= 0 && (text[before] == '{' || text[before] == ',');
+    }
+    return false;
+}
+
 static void report_syntax(ib_jcheck *c, const char *text, size_t len, size_t pos)
 {
     pos = adjust_error_pos(text, pos);
@@ -470,6 +488,9 @@ static void report_syntax(ib_jcheck *c, const char *text, size_t len, size_t pos
         syntax_error(c, text, pos, "unexpected '%c'; HINT: JSON allows no comments", ch);
     else if (ch == '\'')
         syntax_error(c, text, pos, "unexpected '\\''; HINT: JSON strings use double quotes");
+    else if (prev == '"' && ch != ':' && open_container(text, pos) == '{' &&
+             string_is_key(text, before))
+        syntax_error(c, text, pos, "expected ':' after the key, got '%c'", ch);
     else if (ch == '"' && prev && strchr("\"}]0123456789el", prev))
         syntax_error(c, text, pos, "unexpected '\"'; HINT: a ',' is probably missing before it");
     else if (pos > 0 && text[pos - 1] == '"' && !memchr(text + pos, '"', len - pos))

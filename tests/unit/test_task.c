@@ -337,6 +337,9 @@ static void test_syntax_errors(void **state)
     expect_syntax("{\"a\": 1} x", 1, 10, "unexpected character 'x'");
     expect_syntax("{\"a\": tru}", 1, 7, "unexpected character 't'");
     expect_syntax("{\"a\": 1}}", 1, 9, "unexpected character '}'");
+    expect_syntax("{\"a\": 1,\n  \"b\" 2}", 2, 7, "expected ':' after the key, got '2'");
+    expect_syntax("{\"a\\\"\" 2}", 1, 8, "expected ':' after the key");
+    expect_syntax("{\"a\": [\"x\" \"y\"]}", 1, 12, "a ',' is probably missing");
     expect_syntax("{\"a\": {\"b\": [1],\n    }}", 2, 5, "trailing comma");
     expect_syntax("{\"a\": [{\"b\": 1}, {\"c\": 2,}]}", 1, 26, "trailing comma");
     expect_syntax("{\"a\": [\"x\", 1", 1, 14, "unexpected end of file");
@@ -1194,6 +1197,7 @@ static void test_taskset(void **state)
     assert_int_equal(d->code, IB_E_TASK_SYNTAX);
     assert_int_equal(d->line, 2);
     assert_int_equal(d->column, 7);
+    assert_non_null(strstr(d->message, "expected ':'"));
     bool name_err = false, big_err = false, dir_err = false;
     for (size_t i = 0; i < D.len; i++) {
         name_err |= strcmp(D.items[i].file, "tasks.d/bad name.json") == 0 &&
