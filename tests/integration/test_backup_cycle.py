@@ -330,5 +330,94 @@ class TestFailures(BackupCycleTest):
         self.assertRestores(first["copy"], before)
 
 
+REST_SERVER = os.path.join(ibtest.SOURCE_DIR, "tests", "tools", "iotdb_rest_server.py")
+
+
+class TestWithRest(BackupCycleTest):
+    """source.rest: SHOW DATABASES resolves the patterns, FLUSH seals the
+    working files right before the snapshot, restore --load issues LOAD."""
+
+    def start_rest(self, *extra):
+        self.rest_log = os.path.join(self.sb.root, "rest-%d.log" % len(self._servers))
+        proc = subprocess.Popen([ibtest.sys.executable, REST_SERVER, "--port", "0", "--data-dir",
+                                 self.data, "--log", self.rest_log, "--password", "s3cret"]
+                                + list(extra), stdout=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL)
+        self._servers.append(proc)
+        line = proc.stdout.readline()
+        self.assertTrue(line.startswith("listening on "), line)
+        return "http://127.0.0.1:%d" % int(line.split()[-1])
+
+    def setUp(self):
+        super().setUp()
+        self._servers = []
+        self.addCleanup(self.stop_servers)
+        self.password_file = os.path.join(self.sb.root, "iotdb.password")
+        with open(self.password_file, "w") as f:
+            f.write("s3cret\n")
+        os.chmod(self.password_file, 0o600)
+
+    def stop_servers(self):
+        for p in self._servers:
+            p.terminate()
+            p.wait(10)
+            p.stdout.close()
+
+    def rest_task(self, url):
+        task = self.sb.local_task(self.data, databases=["root.ln"])
+        task["source"]["database_patterns"] = ["^root\\.factory_"]
+        task["source"]["rest"] = {"url": url, "user": "root",
+                                  "password_file": self.password_file}
+        self.sb.write_task("cycle", task)
+
+    def statements(self):
+        with open(self.rest_log) as f:
+            return [json.loads(l).get("sql") or "" for l in f if l.strip()]
+
+    def test_flush_then_snapshot_and_load(self):
+        url = self.start_rest()
+        self.rest_task(url)
+        before = len(summary(self.data)["files"])
+        self.sb.start_daemon()
+        res = self.run_task()
+        flushes = [q for q in self.statements() if q.upper().startswith("FLUSH")]
+        self.assertEqual(len(flushes), 1, self.statements())
+        for db in ("root.ln", "root.factory_1", "root.factory_2"):
+            self.assertIn(db, flushes[0])
+        # The flush sealed the working files, and the copy holds them.
+        after = expected_tree(self.data)
+        self.assertGreater(len(after), before)
+        self.assertEqual(res["files_total"], len(after))
+        self.assertRestores(res["copy"], after)
+
+        to = os.path.join(self.sb.root, "loaded")
+        r = self.sb.ctl("restore", "cycle", "--to", to, "--load")
+        self.assertRc(r, 0)
+        loads = [q for q in self.statements() if q.upper().startswith("LOAD")]
+        self.assertEqual(len(loads), 1, self.statements())
+        self.assertIn(to, loads[0])
+
+    def test_flush_failure_fails_the_run(self):
+        url = self.start_rest("--fail-flush", "301")
+        self.rest_task(url)
+        self.sb.start_daemon()
+        res = self.run_task(expect="failed")
+        self.assertEqual(res["error_code"], "E_REST")
+        self.assertIn("flush", res["error"])
+        self.assertFalse(os.listdir(self.sb.backup_dir), "a failed flush must not start a copy")
+
+    def test_verify_with_rest(self):
+        url = self.start_rest()
+        self.rest_task(url)
+        r = self.sb.ctl("verify", "cycle")
+        self.assertRc(r, 0)
+        self.stop_servers()
+        self._servers = []
+        r = self.sb.ctl("verify", "cycle")
+        self.assertRc(r, 1)
+        self.assertIn("REST API", r.stdout)
+        self.assertIn("HINT", r.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
