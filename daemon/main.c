@@ -321,10 +321,10 @@ static void cleanup(ibd *d)
     uv_run(d->loop, UV_RUN_DEFAULT); /* close callbacks */
     uv_loop_close(d->loop);
     ibd_control_free(d);
+    ibd_heap_free(&d->heap);
     for (size_t i = 0; i < d->n_tasks; i++)
         ibd_task_free(d->tasks[i]);
     free(d->tasks);
-    ibd_heap_free(&d->heap);
     ibd_free_config_errors(d);
     ib_store_close(d->store);
     ib_config_free(&d->cfg);

@@ -73,10 +73,10 @@ class LifecycleCase(ibtest.DaemonTestCase):
         self.addCleanup(c.close)
         return c
 
-    def slow_task(self, name="slow", **kw):
+    def slow_task(self, name="slow", mbps=2, **kw):
         """A LocalDir task whose full run takes a few seconds (bandwidth cap)."""
         task = self.sb.local_task(self.data, target=os.path.join(self.sb.root, "b-" + name), **kw)
-        task["target"]["max_bandwidth_mbps"] = 2
+        task["target"]["max_bandwidth_mbps"] = mbps
         self.sb.write_task(name, task)
         return task
 
@@ -318,7 +318,10 @@ class TestControlProtocol(LifecycleCase):
         os.chmod(self.sb.socket_path, 0o666)  # let the connection reach the daemon's check
         code = ("import socket,sys\n"
                 "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
-                "s.sendall(b'{\"v\":1,\"cmd\":\"status\"}\\n')\n"
+                "try:\n"
+                "    s.sendall(b'{\"v\":1,\"cmd\":\"status\"}\\n')\n"
+                "except BrokenPipeError:\n"
+                "    pass  # refused before the request was sent\n"
                 "print(s.makefile().readline())\n")
         r = subprocess.run(["python3", "-c", code, self.sb.socket_path], capture_output=True,
                            text=True, timeout=scaled(10), user=65534, group=65534,
@@ -331,8 +334,9 @@ class TestControlProtocol(LifecycleCase):
 
 class TestReload(LifecycleCase):
     def test_sighup_all_or_nothing(self):
-        self.sb.write_task("a", self.sb.local_task(self.data, mode="periodic", every=5,
-                                                    unit="minutes"))
+        # Hours: no slot falls due during the test, next_run_unix must stay.
+        self.sb.write_task("a", self.sb.local_task(self.data, mode="periodic", every=2,
+                                                    unit="hours"))
         d = self.sb.start_daemon()
         c = self.client()
         next_a = c.request({"v": 1, "cmd": "status"})["tasks"][0]["next_run_unix"]
@@ -365,8 +369,8 @@ class TestReload(LifecycleCase):
         self.assertEqual(st["tasks"][0]["next_run_unix"], next_a, "unchanged task keeps its slot")
 
         # Change a, remove b: answered by the control command.
-        self.sb.write_task("a", self.sb.local_task(self.data, mode="periodic", every=7,
-                                                    unit="minutes"))
+        self.sb.write_task("a", self.sb.local_task(self.data, mode="periodic", every=3,
+                                                    unit="hours"))
         self.sb.remove_task("b")
         self.sb.write_task("c", self.sb.local_task(self.data))
         ans = c.request({"v": 1, "cmd": "reload"})
@@ -374,7 +378,7 @@ class TestReload(LifecycleCase):
                          (["c"], ["a"], ["b"], 0))
         st = c.request({"v": 1, "cmd": "status"})
         self.assertEqual([t["name"] for t in st["tasks"]], ["a", "c"])
-        self.assertEqual(st["tasks"][0]["period"], "7 minutes")
+        self.assertEqual(st["tasks"][0]["period"], "3 hours")
         enabled = {r["name"]: r["enabled"] for r in self.sb.query("SELECT name, enabled FROM tasks")}
         self.assertEqual(enabled, {"a": 1, "b": 0, "c": 1})
         ans = c.request({"v": 1, "cmd": "reload"})
@@ -435,6 +439,28 @@ class TestStopAndCrash(LifecycleCase):
         row = self.runs("slow")[0]
         self.assertEqual((row["id"], row["result"], row["error_code"]),
                          (acc["run_id"], "interrupted", "E_INTERRUPTED"))
+
+    def test_worker_killed_is_a_failed_run(self):
+        self.slow_task("slow")
+        d = self.sb.start_daemon()
+        c = self.client()
+        acc = c.request({"v": 1, "cmd": "run", "task": "slow", "wait": True})
+        pids = subprocess.run(["pgrep", "-P", str(d.pid)], capture_output=True, text=True)
+        workers = [int(p) for p in pids.stdout.split()]
+        self.assertEqual(len(workers), 1, pids.stdout)
+        os.kill(workers[0], signal.SIGKILL)
+        while True:
+            ev = c.recv()
+            if ev["event"] == "finished":
+                break
+        self.assertEqual((ev["run"]["result"], ev["run"]["error_code"]), ("failed", "E_INTERNAL"))
+        self.assertIn("signal 9", ev["run"]["error"])
+        row = self.runs("slow")[0]
+        self.assertEqual((row["id"], row["result"], row["error_code"]),
+                         (acc["run_id"], "failed", "E_INTERNAL"))
+        self.assertRegex(d.log(), r"RESULT=failed ERROR_CODE=E_INTERNAL")
+        self.assertTrue(d.running())
+        self.assertEqual(d.stop(), 0)
 
     def test_sigkilled_daemon_restarted_marks_running_interrupted(self):
         self.slow_task("slow")
@@ -502,12 +528,15 @@ class TestSchedule(LifecycleCase):
         self.assertEqual(d.stop(), 0)
 
     def test_slot_due_while_running_is_skipped(self):
-        # The first slot falls due a few seconds after start, while a manual
-        # run (slowed down by the bandwidth cap) is still going.
-        first = time.time() + scaled(3)
-        self.slow_task("p", mode="periodic", every=1, unit="minutes", started=local_iso(first))
+        # The first slot falls due a few seconds after the task is added,
+        # while a manual run (slowed down by the bandwidth cap: ~11 s) is
+        # still going.
         d = self.sb.start_daemon()
         c = self.client()
+        first = time.time() + 3
+        self.slow_task("p", mbps=0.5, mode="periodic", every=1, unit="minutes",
+                       started=local_iso(first))
+        self.assertEqual(c.request({"v": 1, "cmd": "reload"})["added"], ["p"])
         st = c.request({"v": 1, "cmd": "status"})["tasks"][0]
         self.assertEqual(st["next_run_unix"], int(first))
         acc = c.request({"v": 1, "cmd": "run", "task": "p"})
@@ -521,8 +550,10 @@ class TestSchedule(LifecycleCase):
         # The next slot is a minute later; the manual run goes on undisturbed.
         st = c.request({"v": 1, "cmd": "status"})["tasks"][0]
         self.assertEqual(st["next_run_unix"], int(first) + 60)
-        self.assertEqual(self.wait_finished(acc["run_id"], 60)["result"], "succeeded")
+        self.assertEqual(st["state"], "running", (st, self.runs("p"), d.log()))
+        self.assertEqual(st["running"]["run_id"], acc["run_id"])
         self.assertEqual(d.stop(), 0)
+        self.assertEqual([r["result"] for r in self.runs("p")], ["interrupted", "skipped"])
 
     def test_scheduled_slot_runs(self):
         first = time.time() + scaled(2)
