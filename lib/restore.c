@@ -385,7 +385,7 @@ static int restore_steps(restore *x, ib_err *err)
                    req->to_dir);
     if (make_root(req->to_dir, err) != 0 || restore_files(x, err) != 0)
         return -1;
-    ib_engine_logf(x->ev, 6, "restored copy %s: %lld files, %lld bytes, checksums verified",
+    ib_engine_logf(x->ev, 7, "restored copy %s: %lld files, %lld bytes, checksums verified",
                    x->res->copy, (long long)x->res->files, (long long)x->res->bytes);
     return req->load ? load_into_iotdb(x, err) : 0;
 }
