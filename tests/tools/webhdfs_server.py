@@ -791,6 +791,7 @@ class Cluster:
         self.liststatus_batch = True
         self.lock = threading.Lock()
         self.faults = []
+        self.open_conns = {}  # node -> sockets of live connections
         self.stats = {"requests": {}, "ops": {}, "connections": {}, "nn_body_bytes": 0,
                       "dn_put_bytes": 0}
         self.nn_ports = []
@@ -902,6 +903,16 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.cluster.count("connections", self.node)
+        with self.cluster.lock:
+            self.cluster.open_conns.setdefault(self.node, set()).add(self.connection)
+
+    def finish(self):
+        with self.cluster.lock:
+            self.cluster.open_conns.get(self.node, set()).discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def handle_one_request(self):
         self.expect_no_continue = False
@@ -1516,6 +1527,14 @@ class Controller:
                 self.dn.shutdown()
                 self.dn.server_close()
                 self.dn = None
+                # A dead DataNode takes its kept-alive connections along.
+                with self.cluster.lock:
+                    conns = list(self.cluster.open_conns.get("dn", ()))
+                for conn in conns:
+                    try:
+                        conn.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
     def stop(self):
         # The process exits next: no need to wait for the serve loops.
