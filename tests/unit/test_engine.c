@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,7 +282,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     if (f->mounted)
-        umount(f->target);
+        umount2(f->target, MNT_DETACH);
     sh("rm -rf %s", f->root);
     free(f);
     return 0;
@@ -860,6 +861,10 @@ static void test_unreadable_source_file(void **state)
 static void test_target_out_of_space(void **state)
 {
     fx *f = *state;
+    /* In a private mount namespace the tmpfs goes away with this process,
+     * even if it is killed; without one, teardown unmounts it. */
+    if (unshare(CLONE_NEWNS) == 0)
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     if (mount("tmpfs", f->target, "tmpfs", 0, "size=1m") != 0) {
         print_message("skipped: cannot mount a tmpfs (%s)\n", strerror(errno));
         skip();
