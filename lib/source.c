@@ -622,11 +622,17 @@ static void note_link_fallback(snap_ctx *c, int errnum, const char *staging_dir)
 static int stage_file(snap_ctx *c, const char *src_path, const char *dst, ib_file_kind kind,
                       ib_err *err)
 {
-    int in = open(src_path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO or device planted in a data dir must not hang the run. */
+    int in = open(src_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (in < 0) {
         if (errno == ENOENT)
             return 1;
         return ib_err_errno(err, IB_E_SOURCE_READ, errno, "cannot read %s", src_path);
+    }
+    struct stat st;
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(in);
+        return ib_err_set(err, IB_E_SOURCE_READ, "cannot read %s: not a regular file", src_path);
     }
     if (kind == IB_FILE_TSFILE)
         check_tsfile_head(c, in, src_path);

@@ -580,6 +580,26 @@ static void test_unreadable_file(void **state)
     assert_int_equal(as_nobody(f, unreadable_check), 0);
 }
 
+/* A FIFO where a sealed TsFile should be must fail the run, not hang it. */
+static void test_fifo_is_not_read(void **state)
+{
+    fixture *f = *state;
+    put_sealed(f->data, PART "/100-1-0-0.tsfile", 10);
+    char path[512];
+    path_of(path, sizeof path, f->data, PART "/100-1-0-0.tsfile");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    char *dirs[1];
+    ib_source src = one_dir(f, dirs);
+    const char *dbs[] = {"root.ln"};
+    ib_snapshot *s = NULL;
+    ib_err err;
+    assert_int_equal(ib_snapshot_take(&src, dbs, 1, f->staging, "run-1", NULL, &s, &err), -1);
+    assert_int_equal(err.code, IB_E_SOURCE_READ);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "not a regular file"));
+}
+
 static int other_owner_check(fixture *f)
 {
     char *dirs[1];
@@ -836,6 +856,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_magic_kept_with_warning, make_fixture,
                                         drop_fixture),
         cmocka_unit_test_setup_teardown(test_unreadable_file, make_fixture, drop_fixture),
+        cmocka_unit_test_setup_teardown(test_fifo_is_not_read, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_other_owner_copies, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_other_file_system_copies, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_invalid_database_name, make_fixture, drop_fixture),
