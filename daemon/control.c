@@ -16,8 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* Progress events are dropped for a client that does not read them. */
+/* Progress events are dropped for a client that does not read them; one
+ * that lets answers pile up beyond the hard limit is disconnected. */
 #define CLIENT_QUEUE_MAX (1024 * 1024)
+#define CLIENT_QUEUE_HARD_MAX (256 * 1024 * 1024)
 
 typedef struct client client;
 
@@ -111,6 +113,16 @@ static void on_written(uv_write_t *req, int status)
 /* Send one answer line; takes ownership of answer. */
 static void client_send(client *c, cJSON *answer)
 {
+    if (uv_is_closing((uv_handle_t *)&c->pipe)) {
+        cJSON_Delete(answer);
+        return;
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > CLIENT_QUEUE_HARD_MAX) {
+        cJSON_Delete(answer);
+        ibd_log_warning("control: a client does not read its answers; disconnecting it");
+        client_close(c);
+        return;
+    }
     char *text = answer ? cJSON_PrintUnformatted(answer) : NULL;
     cJSON_Delete(answer);
     write_req *w = text ? calloc(1, sizeof *w) : NULL;

@@ -219,6 +219,8 @@ static void install_signals(void)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a vanished daemon shows as a write error */
     signal(SIGHUP, SIG_IGN);
+    /* Exec'd as /proc/self/exe: name it for ps and top. */
+    prctl(PR_SET_NAME, "iotdb-backupd-w");
     /* The daemon gone (even SIGKILLed) means stop: nobody would record the run. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() == 1)

@@ -272,6 +272,11 @@ class TestControlProtocol(LifecycleCase):
         rows = self.runs("m1")
         self.assertEqual([(r["id"], r["trigger"], r["result"]) for r in rows],
                          [(first["run_id"], "manual", "succeeded")])
+        # STATUS= followed the run.
+        notify = self.daemon.notify
+        self.assertIsNotNone(notify.find("STATUS", "1 task, 1 running, next: none"))
+        wait_for(lambda: notify.snapshot()[-1].get("STATUS") == "1 task, 0 running, next: none",
+                 5, what="STATUS back to idle")
         log = self.daemon.log()
         self.assertRegex(log, r"TASK=m1 RUN_ID=%d BACKUP_TYPE=full TRIGGER=manual RESULT=succeeded"
                          % first["run_id"])
