@@ -39,6 +39,33 @@ void ib_webhdfs_set_tuning(ib_storage *s, const ib_webhdfs_tuning *t);
  * answered as active. */
 int ib_webhdfs_active_namenode(ib_storage *s);
 
+/* ---- checks for verify ---- */
+
+typedef struct ib_webhdfs_namenode {
+    char name[300];             /* "host:port" */
+    bool reachable;             /* it answered HTTP */
+    bool active;                /* it did not answer StandbyException */
+    bool has_clock;             /* it sent a Date header */
+    int64_t clock_skew_ms;      /* its clock minus ours (Date has whole seconds) */
+    char error[IB_ERR_MSG_MAX]; /* why it cannot be used, "" when fine */
+} ib_webhdfs_namenode;
+
+/* Ask each configured NameNode once (no failover, no retry) whether it is
+ * active, and for its clock. Fills out[0..n-1] and returns n (1 or 2), -1
+ * on out of memory. An active one becomes the one the driver uses first. */
+int ib_webhdfs_probe(ib_storage *s, ib_webhdfs_namenode out[2], ib_err *err);
+
+typedef struct ib_webhdfs_space {
+    int64_t length;         /* bytes of the files */
+    int64_t space_consumed; /* with replication */
+    int64_t space_quota;    /* bytes, -1 none */
+    int64_t ns_quota;       /* files + directories, -1 none */
+    int64_t ns_count;       /* files + directories */
+} ib_webhdfs_space;
+
+/* GETCONTENTSUMMARY of path: usage and quotas, for "will the next copy fit". */
+int ib_webhdfs_content_summary(ib_storage *s, const char *path, ib_webhdfs_space *out, ib_err *err);
+
 /* ---- parsers, exported for tests and fuzzing ---- */
 
 /* Percent-encode an absolute HDFS path per segment: everything but

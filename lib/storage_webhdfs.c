@@ -222,6 +222,7 @@ typedef struct wh_resp {
     char *body; /* NUL-terminated */
     size_t len, cap, max;
     char *location;
+    time_t date; /* the Date header, -1 or 0 when absent */
     CURLcode cc;
     char curl_msg[CURL_ERROR_SIZE];
     bool connected; /* a connection was made (the request may have arrived) */
@@ -333,22 +334,36 @@ typedef struct wh_xfer {
     wh_download *down;
 } wh_xfer;
 
+/* The value of header name in the header line buf, trimmed; NULL if the
+ * line is another header. */
+static char *header_value(const char *buf, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || strncasecmp(buf, name, nl) != 0 || buf[nl] != ':')
+        return NULL;
+    const char *v = buf + nl + 1;
+    size_t vl = len - nl - 1;
+    while (vl > 0 && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    return strndup(v, vl);
+}
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     wh_xfer *x = ud;
     size_t len = size * nitems;
+    char *v;
     if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
         free(x->rs->location); /* a new response (after 100 Continue) */
         x->rs->location = NULL;
-    } else if (len > 9 && strncasecmp(buf, "location:", 9) == 0) {
-        const char *v = buf + 9;
-        size_t vl = len - 9;
-        while (vl > 0 && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
+    } else if ((v = header_value(buf, len, "Location"))) {
         free(x->rs->location);
-        x->rs->location = strndup(v, vl);
+        x->rs->location = v;
+    } else if ((v = header_value(buf, len, "Date"))) {
+        x->rs->date = curl_getdate(v, NULL);
+        free(v);
     }
     return len;
 }
@@ -1735,6 +1750,95 @@ void ib_webhdfs_set_tuning(ib_storage *s, const ib_webhdfs_tuning *t)
 int ib_webhdfs_active_namenode(ib_storage *s)
 {
     return active_nn((webhdfs *)s);
+}
+
+/* ---- checks for verify ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One GETFILESTATUS of / at NameNode nn, without failover or retries. */
+static void probe_one(webhdfs *w, CURL *h, int nn, ib_webhdfs_namenode *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", w->nn_name[nn]);
+    wh_req rq;
+    req_init(&rq, "GET", "GETFILESTATUS", "/");
+    char *url = nn_url(w, nn, &rq);
+    if (!url) {
+        snprintf(out->error, sizeof out->error, "out of memory");
+        return;
+    }
+    wh_resp rs = {0};
+    wh_xfer x = {.h = h, .rs = &rs};
+    int64_t before = now_ms();
+    transfer(w, &x, "GET", url, false);
+    int64_t after = now_ms();
+    free(url);
+    ib_err e;
+    if (rs.cc != CURLE_OK) {
+        network_error(&rq, &rs, w->nn_name[nn], &e);
+        snprintf(out->error, sizeof out->error, "%s", e.msg);
+    } else {
+        out->reachable = true;
+        out->active = !exception_is(&rs, "StandbyException");
+        if (rs.status != 200 && out->active) {
+            answer_error(&rq, &rs, w->nn_name[nn], &e);
+            snprintf(out->error, sizeof out->error, "%s", e.msg);
+        }
+        if (rs.date > 0) {
+            out->has_clock = true; /* Date has whole seconds: +-1 s */
+            out->clock_skew_ms = (int64_t)rs.date * 1000 - (before + after) / 2;
+        }
+    }
+    resp_reset(&rs);
+}
+
+int ib_webhdfs_probe(ib_storage *s, ib_webhdfs_namenode out[2], ib_err *err)
+{
+    webhdfs *w = (webhdfs *)s;
+    CURL *h = take_handle(w);
+    if (!h)
+        return no_memory(err, "probe");
+    for (int i = 0; i < w->n_nn; i++)
+        probe_one(w, h, i, &out[i]);
+    give_handle(w, h);
+    for (int i = 0; i < w->n_nn; i++)
+        if (out[i].active && out[i].error[0] == '\0')
+            set_active(w, i);
+    return w->n_nn;
+}
+
+int ib_webhdfs_content_summary(ib_storage *s, const char *path, ib_webhdfs_space *out, ib_err *err)
+{
+    webhdfs *w = (webhdfs *)s;
+    CURL *h = take_handle(w);
+    if (!h)
+        return no_memory(err, "getcontentsummary");
+    wh_req rq;
+    req_init(&rq, "GET", "GETCONTENTSUMMARY", path);
+    wh_resp rs = {0};
+    int rc = nn_expect(w, h, &rq, 200, &rs, NULL, err);
+    cJSON *doc = rc == 0 ? parse_json(&rq, &rs, err) : NULL;
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(doc, "ContentSummary");
+    if (rc == 0 && !cJSON_IsObject(cs))
+        rc = ib_err_set(err, IB_E_TARGET_IO, "webhdfs getcontentsummary %s: no ContentSummary",
+                        path);
+    if (rc == 0) {
+        out->length = json_int(cs, "length", 0);
+        out->space_consumed = json_int(cs, "spaceConsumed", 0);
+        out->space_quota = json_int(cs, "spaceQuota", -1);
+        out->ns_quota = json_int(cs, "quota", -1);
+        out->ns_count = json_int(cs, "directoryCount", 0) + json_int(cs, "fileCount", 0);
+    }
+    cJSON_Delete(doc);
+    resp_reset(&rs);
+    give_handle(w, h);
+    return rc;
 }
 
 /* "host", "1.2.3.4", "::1", "[::1]", "[::1]:9870", "host:9870",

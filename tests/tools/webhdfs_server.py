@@ -28,7 +28,8 @@ placement (one DataNode), HttpFS.
 
 Usage: webhdfs_server.py [--storage DIR] [--nn-ports P0,P1] [--dn-port P]
        [--admin-port P] [--host 127.0.0.1] [--superuser hdfs]
-       [--ls-limit 1000] [--blocksize 134217728]
+       [--ls-limit 1000] [--blocksize 134217728] [--datanode-host NAME]
+       [--tls-cert PEM --tls-key PEM]
 Prints one JSON line with the bound ports on stdout, then serves until
 stdin closes or SIGTERM/SIGINT.
 """
@@ -41,6 +42,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import sys
 import tempfile
@@ -797,7 +799,7 @@ class Cluster:
         self.nn_ports = []
         self.dn_port = 0
         self.dn_server = None
-        self.bind_host = "127.0.0.1"
+        self.scheme = "http"
 
     def count(self, key, sub):
         with self.lock:
@@ -1258,8 +1260,8 @@ class NameNodeHandler(Handler):
         host = c.dn_host
         if ":" in host:
             host = "[" + host + "]"
-        loc = "http://%s:%d/webhdfs/v1%s?%s" % (
-            host, c.dn_port, urllib.parse.quote(path, safe="/"),
+        loc = "%s://%s:%d/webhdfs/v1%s?%s" % (
+            c.scheme, host, c.dn_port, urllib.parse.quote(path, safe="/"),
             urllib.parse.urlencode(q, quote_via=urllib.parse.quote))
         if bool_param(params, "noredirect", False):
             self.send_json(200, {"Location": loc})
@@ -1475,11 +1477,14 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 64
 
 
-def make_server(host, port, handler):
+def make_server(host, port, handler, tls=None):
     cls = Server
     if ":" in host:
         cls = type("Server6", (Server,), {"address_family": socket.AF_INET6})
-    return cls((host, port), handler)
+    srv = cls((host, port), handler)
+    if tls:
+        srv.socket = tls.wrap_socket(srv.socket, server_side=True)
+    return srv
 
 
 class Controller:
@@ -1493,14 +1498,19 @@ class Controller:
         dn_host = args.datanode_host or args.host
         self.cluster = Cluster(storage, args.superuser, args.ls_limit, args.blocksize, dn_host)
         self.host = args.host
+        self.tls = None
+        if args.tls_cert:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(args.tls_cert, args.tls_key)
+            self.cluster.scheme = "https"  # swebhdfs: redirects keep the scheme
         self.servers = []
         ports = [int(p) for p in args.nn_ports.split(",")]
         for i, port in enumerate(ports[:2]):
             h = type("NN%d" % i, (NameNodeHandler,),
                      {"node": "nn%d" % i, "index": i, "cluster": self.cluster})
-            self.servers.append(make_server(args.host, port, h))
+            self.servers.append(make_server(args.host, port, h, self.tls))
         self.dn_handler = type("DN", (DataNodeHandler,), {"cluster": self.cluster})
-        self.dn = make_server(args.host, args.dn_port, self.dn_handler)
+        self.dn = make_server(args.host, args.dn_port, self.dn_handler, self.tls)
         self.cluster.dn_port = self.dn.server_address[1]
         ah = type("Admin", (AdminHandler,), {"cluster": self.cluster, "controller": self})
         self.admin = make_server(args.host, args.admin_port, ah)
@@ -1521,7 +1531,7 @@ class Controller:
         """Down: the listening socket closes (connection refused)."""
         with self.dn_lock:
             if up and self.dn is None:
-                self.dn = make_server(self.host, self.cluster.dn_port, self.dn_handler)
+                self.dn = make_server(self.host, self.cluster.dn_port, self.dn_handler, self.tls)
                 self.start(self.dn)
             elif not up and self.dn is not None:
                 self.dn.shutdown()
@@ -1555,6 +1565,8 @@ def main():
     ap.add_argument("--superuser", default="hdfs")
     ap.add_argument("--ls-limit", type=int, default=1000)
     ap.add_argument("--blocksize", type=int, default=128 * 1024 * 1024)
+    ap.add_argument("--tls-cert", help="PEM certificate: NameNodes and DataNode speak HTTPS")
+    ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
     args = ap.parse_args()
     ctl = Controller(args)
     done = threading.Event()

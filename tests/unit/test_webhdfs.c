@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,13 +29,15 @@ typedef struct fixture {
     pid_t pid;
     int to_server; /* its stdin: closing it stops the server */
     int nn[2], dn, admin;
+    const char *admin_host; /* NULL: 127.0.0.1 */
     ib_target target;
     ib_storage *st; /* as the superuser "hdfs" */
 } fixture;
 
 /* ---- the server process ---- */
 
-static int start_server(fixture *f)
+/* extra: more arguments for the server, NULL-terminated (or NULL). */
+static int start_server(fixture *f, const char *const *extra)
 {
     int in[2], out[2];
     if (pipe(in) != 0 || pipe(out) != 0)
@@ -47,8 +50,12 @@ static int start_server(fixture *f)
         dup2(out[1], 1);
         close(in[1]);
         close(out[0]);
-        execlp("python3", "python3", SERVER, "--ls-limit", "3", "--superuser", "hdfs",
-               (char *)NULL);
+        const char *argv[32] = {"python3", SERVER, "--ls-limit", "3", "--superuser", "hdfs"};
+        size_t n = 6;
+        for (size_t i = 0; extra && extra[i] && n + 1 < sizeof argv / sizeof argv[0]; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        execvp("python3", (char *const *)argv);
         _exit(127);
     }
     close(in[0]);
@@ -101,7 +108,8 @@ static size_t collect(char *data, size_t size, size_t n, void *ud)
 static void admin(fixture *f, const char *path, const char *json, char *out)
 {
     char url[256], scratch[8192] = "";
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", f->admin, path);
+    snprintf(url, sizeof url, "http://%s:%d%s", f->admin_host ? f->admin_host : "127.0.0.1",
+             f->admin, path);
     char *buf = out ? out : scratch;
     buf[0] = '\0';
     CURL *h = curl_easy_init();
@@ -134,7 +142,7 @@ static int64_t stat_number(fixture *f, const char *key, const char *sub)
 
 static char nn_spec[2][64];
 
-static ib_storage *open_as(fixture *f, const char *user, double mbps)
+static ib_target target_for(fixture *f, const char *user)
 {
     snprintf(nn_spec[0], sizeof nn_spec[0], "127.0.0.1:%d", f->nn[0]);
     snprintf(nn_spec[1], sizeof nn_spec[1], "127.0.0.1:%d", f->nn[1]);
@@ -146,10 +154,11 @@ static ib_storage *open_as(fixture *f, const char *user, double mbps)
                    .parallel_uploads = 2,
                    .auth_mode = IB_AUTH_SIMPLE,
                    .auth_user = (char *)user};
-    ib_storage *s = NULL;
-    ib_err err;
-    if (ib_storage_webhdfs_new(&t, mbps, NULL, &s, &err) != 0)
-        fail_msg("open: %s", err.msg);
+    return t;
+}
+
+static void tune_for_tests(ib_storage *s)
+{
     ib_webhdfs_tuning tune;
     ib_webhdfs_default_tuning(&tune);
     tune.max_attempts = 6;
@@ -158,13 +167,28 @@ static ib_storage *open_as(fixture *f, const char *user, double mbps)
     tune.connect_timeout_ms = 2000;
     tune.stall_timeout_s = 10;
     ib_webhdfs_set_tuning(s, &tune);
+}
+
+static ib_storage *open_target(const ib_target *t, double mbps)
+{
+    ib_storage *s = NULL;
+    ib_err err;
+    if (ib_storage_webhdfs_new(t, mbps, NULL, &s, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    tune_for_tests(s);
     return s;
+}
+
+static ib_storage *open_as(fixture *f, const char *user, double mbps)
+{
+    ib_target t = target_for(f, user);
+    return open_target(&t, mbps);
 }
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    if (!f || start_server(f) != 0)
+    if (!f || start_server(f, NULL) != 0)
         return -1;
     f->st = open_as(f, "hdfs", 0);
     ib_err err;
@@ -673,6 +697,178 @@ static void test_bandwidth_cap(void **state)
     ib_storage_free(s);
 }
 
+/* A server of its own for tests that need special options. */
+static fixture *own_server(const char *const *extra)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(start_server(f, extra), 0);
+    return f;
+}
+
+static void own_server_stop(fixture *f)
+{
+    stop_server(f);
+    free(f);
+}
+
+static void test_tls_verifies_certificates(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/webhdfs-tls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[1024], cert[256], key[256];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout %s -out %s "
+             ">/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0) {
+        rmdir(dir);
+        skip(); /* no openssl command */
+    }
+    const char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    fixture *f = own_server(extra);
+    ib_target t = target_for(f, "hdfs");
+    t.tls = true;
+    t.ca_file = cert;
+    ib_storage *s = open_target(&t, 0);
+    ib_err err;
+    if (put_pattern(s, "/tls/f", 100000, 100000, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_pattern(s, "/tls/f", 100000);
+    ib_storage_free(s);
+
+    t.ca_file = NULL; /* the system's CAs do not know this one */
+    s = open_target(&t, 0);
+    assert_int_equal(s->drv->mkdirs(s, "/tls/x", &err), -1);
+    assert_int_equal(err.code, IB_E_TARGET_UNREACHABLE);
+    assert_non_null(strstr(err.msg, "ca_file"));
+    ib_storage_free(s);
+    own_server_stop(f);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
+static void test_ipv6(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--host", "::1", NULL};
+    fixture *f = own_server(extra);
+    f->admin_host = "[::1]";
+    char active[64], standby[64];
+    snprintf(active, sizeof active, "[::1]:%d", f->nn[0]);
+    snprintf(standby, sizeof standby, "http://[::1]:%d", f->nn[1]);
+    ib_target t = target_for(f, "hdfs");
+    t.active_namenode = active;
+    t.standby_namenode = standby;
+    t.ipv6 = true;
+    ib_storage *s = open_target(&t, 0);
+    ib_err err;
+    if (put_pattern(s, "/v6/f", 5000, 5000, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_pattern(s, "/v6/f", 5000);
+    admin(f, "/admin/state", "{\"active\": 1}", NULL);
+    assert_int_equal(s->drv->mkdirs(s, "/v6/d", &err), 0);
+    assert_int_equal(ib_webhdfs_active_namenode(s), 1);
+    ib_storage_free(s);
+
+    /* A bare IPv6 literal with the port from namenode_http_port. */
+    t.active_namenode = "::1";
+    t.standby_namenode = NULL;
+    t.namenode_http_port = f->nn[1];
+    s = open_target(&t, 0);
+    assert_int_equal(s->drv->mkdirs(s, "/v6/e", &err), 0);
+    ib_storage_free(s);
+    own_server_stop(f);
+}
+
+static void test_unresolvable_datanode_is_named(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--datanode-host", "dn1.invalid", NULL};
+    fixture *f = own_server(extra);
+    ib_storage *s = open_as(f, "hdfs", 0);
+    ib_err err;
+    assert_int_equal(put_pattern(s, "/x/f", 10, 10, &err), -1);
+    assert_int_equal(err.code, IB_E_TARGET_UNREACHABLE);
+    assert_non_null(strstr(err.msg, "\"dn1.invalid\""));
+    assert_non_null(strstr(err.msg, "HINT"));
+    ib_storage_free(s);
+    own_server_stop(f);
+}
+
+typedef struct upload_job {
+    ib_storage *s;
+    int id;
+    int failures;
+} upload_job;
+
+static void *upload_files(void *arg)
+{
+    upload_job *j = arg;
+    char path[64];
+    ib_err err;
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/backup/par/t%d-f%d", j->id, i);
+        if (put_pattern(j->s, path, 150000 + j->id * 1000 + i, 150000 + j->id * 1000 + i, &err) !=
+            0)
+            j->failures++;
+    }
+    return NULL;
+}
+
+static void test_parallel_uploads_share_a_handle(void **state)
+{
+    fixture *f = *state;
+    pthread_t th[4];
+    upload_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (upload_job){.s = f->st, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, upload_files, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].failures, 0);
+    }
+    char path[64];
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "/backup/par/t%d-f%d", t, i);
+            assert_pattern(f->st, path, 150000 + t * 1000 + i);
+        }
+}
+
+static void test_probe_and_space(void **state)
+{
+    fixture *f = *state;
+    ib_storage *s = f->st;
+    ib_err err;
+    ib_webhdfs_namenode nn[2];
+    assert_int_equal(ib_webhdfs_probe(s, nn, &err), 2);
+    assert_true(nn[0].reachable && nn[0].active && nn[0].has_clock);
+    assert_string_equal(nn[0].error, "");
+    assert_true(nn[1].reachable && !nn[1].active);
+    assert_true(nn[0].clock_skew_ms > -2000 && nn[0].clock_skew_ms < 2000);
+    admin(f, "/admin/state", "{\"active\": 1}", NULL);
+    assert_int_equal(ib_webhdfs_probe(s, nn, &err), 2);
+    assert_true(!nn[0].active && nn[1].active);
+    assert_int_equal(ib_webhdfs_active_namenode(s), 1);
+
+    assert_int_equal(put_pattern(s, "/backup/sp/f", 1000, 1000, &err), 0);
+    admin(f, "/admin/quota", "{\"path\": \"/backup/sp\", \"ds_quota\": 999999999}", NULL);
+    ib_webhdfs_space sp;
+    assert_int_equal(ib_webhdfs_content_summary(s, "/backup/sp", &sp, &err), 0);
+    assert_int_equal(sp.length, 1000);
+    assert_int_equal(sp.space_consumed, 3000);
+    assert_int_equal(sp.space_quota, 999999999);
+    assert_int_equal(sp.ns_quota, -1);
+    assert_int_equal(sp.ns_count, 2);
+}
+
 static void test_parsers(void **state)
 {
     (void)state;
@@ -751,6 +947,11 @@ int main(void)
         T(test_checksum),
         T(test_no_body_to_namenode_and_connection_reuse),
         T(test_bandwidth_cap),
+        T(test_parallel_uploads_share_a_handle),
+        T(test_probe_and_space),
+        cmocka_unit_test(test_tls_verifies_certificates),
+        cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_unresolvable_datanode_is_named),
         cmocka_unit_test(test_parsers),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
