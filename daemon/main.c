@@ -158,6 +158,10 @@ static void finish(ibd *d)
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
+    /* Closing the handles restored the default actions: a late SIGTERM must
+     * not turn the clean exit into a death by signal. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     ibd_log_info("stopped");
 }
 
