@@ -8,6 +8,7 @@ Python's sqlite3."""
 import datetime
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -574,6 +575,95 @@ class TestSchedule(LifecycleCase):
         self.assertEqual(st["next_run_unix"], int(first) + 60)
         self.assertEqual(st["last_run"]["trigger"], "schedule")
         self.assertEqual(d.stop(), 0)
+
+
+def msgids():
+    """IBD_MSGID_* of daemon/msgid.h as {"BACKUP_SUCCEEDED": "29e6..."}."""
+    out = {}
+    with open(os.path.join(ibtest.SOURCE_DIR, "daemon", "msgid.h")) as f:
+        for m in re.finditer(r'#define IBD_MSGID_(\w+) "([0-9a-f]{32})"', f.read()):
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def parse_journal_datagram(data):
+    """Fields of one message of journald's native protocol."""
+    fields = {}
+    while data:
+        nl = data.index(b"\n")
+        line, data = data[:nl], data[nl + 1:]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+        else:  # KEY\n<le64 size><value>\n
+            k = line
+            size = int.from_bytes(data[:8], "little")
+            v, data = data[8:8 + size], data[8 + size + 1:]
+        fields[k.decode()] = v.decode("utf-8", "replace")
+    return fields
+
+
+JOURNAL_DIR = "/run/systemd/journal"
+
+
+@unittest.skipUnless(os.geteuid() == 0 and not os.path.exists(JOURNAL_DIR),
+                     "needs root and no journald: a stand-in journal socket is created")
+class TestJournal(LifecycleCase):
+    def fake_journal(self):
+        created = []
+        for p in ("/run/systemd", JOURNAL_DIR):
+            if not os.path.exists(p):
+                os.mkdir(p)
+                created.append(p)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        path = os.path.join(JOURNAL_DIR, "socket")
+        sock.bind(path)
+        sock.settimeout(0.2)
+
+        def cleanup():
+            sock.close()
+            os.unlink(path)
+            for p in reversed(created):
+                os.rmdir(p)
+        self.addCleanup(cleanup)
+        return sock
+
+    def test_structured_fields_when_stderr_is_the_journal(self):
+        journal = self.fake_journal()
+        self.sb.write_task("m1", self.sb.local_task(self.data))
+        # stderr "is the journal stream" when JOURNAL_STREAM names its inode.
+        log_path = os.path.join(self.sb.root, "daemon-0.log")
+        open(log_path, "wb").close()
+        st = os.stat(log_path)
+        d = self.sb.start_daemon(env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)})
+        acc = self.client().request({"v": 1, "cmd": "run", "task": "m1"})
+        self.wait_finished(acc["run_id"])
+        self.assertEqual(d.stop(), 0)
+        messages = []
+        while True:
+            try:
+                messages.append(parse_journal_datagram(journal.recv(1 << 20)))
+            except socket.timeout:
+                break
+        ids = msgids()
+        by_id = {m.get("MESSAGE_ID"): m for m in messages}
+        self.assertIn(ids["DAEMON_STARTED"], by_id, messages)
+        started = by_id[ids["BACKUP_STARTED"]]
+        done = by_id[ids["BACKUP_SUCCEEDED"]]
+        for m in (started, done):
+            self.assertEqual(m["SYSLOG_IDENTIFIER"], "iotdb-backupd")
+            self.assertEqual(m["PRIORITY"], "6")
+            self.assertEqual((m["TASK"], m["RUN_ID"], m["BACKUP_TYPE"], m["TRIGGER"]),
+                             ("m1", str(acc["run_id"]), "full", "manual"))
+        self.assertEqual(done["RESULT"], "succeeded")
+        self.assertRegex(done["FILES_SENT"], r"^[1-9]\d*$")
+        self.assertRegex(done["DURATION_S"], r"^\d+\.\d$")
+        # The worker's own messages carry the run's fields too.
+        relayed = [m for m in messages if m.get("RUN_ID") == str(acc["run_id"])
+                   and "MESSAGE_ID" not in m]
+        self.assertTrue(relayed, messages)
+        self.assertTrue(all(m["TASK"] == "m1" for m in relayed))
+        # Nothing went to stderr as text.
+        self.assertNotRegex(d.log(), r"(?m)^<\d>")
 
 
 if __name__ == "__main__":
