@@ -240,6 +240,8 @@ int ctl_cmd_copies(const ctl_opts *o, int argc, char **argv)
     size_t n = 0;
     ib_err err;
     int rc = ib_copies_list(lt.task, lt.dir_name, &copies, &n, &err);
+    if (rc < 0 && err.code == IB_E_COPY_NOT_FOUND)
+        rc = 0; /* no task directory yet: simply no copies */
     if (rc < 0)
         print_err(&err);
     else

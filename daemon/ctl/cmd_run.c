@@ -253,9 +253,10 @@ int ctl_cmd_run(const ctl_opts *o, int argc, char **argv)
         rc = report_accepted(&a, answer);
     } else {
         double run_id = num_field(answer, "run_id", 0);
+        const char *state = str_field(answer, "state");
         if (a.tty)
             printf("run %.0f of %s %s (Ctrl-C stops waiting, not the run)\n", run_id, a.task,
-                   str_field(answer, "state") ? str_field(answer, "state") : "started");
+                   state && strcmp(state, "queued") == 0 ? "queued" : "started");
         rc = follow_run(&a, &conn, run_id);
     }
     cJSON_Delete(answer);
