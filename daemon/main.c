@@ -122,6 +122,9 @@ static int check_config(const char *config_dir)
 
 static int mkdir_p(const char *path, mode_t mode, ib_err *err)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0; /* usual under systemd, where parents may be read-only */
     char *p = strdup(path);
     if (!p)
         return ib_err_set(err, IB_E_NOMEM, "out of memory");

@@ -276,9 +276,12 @@ int ibd_sched_start(ibd *d, ib_taskset *set, ib_err *err)
     d->tasks = calloc(set->len ? set->len : 1, sizeof *d->tasks);
     const char **names = calloc(set->len ? set->len : 1, sizeof *names);
     ib_task_record *recs = calloc(set->len ? set->len : 1, sizeof *recs);
+    if (!d->tasks || !names || !recs) {
+        free(names);
+        free(recs);
+        return ib_err_set(err, IB_E_NOMEM, "out of memory loading tasks");
+    }
     int rc = 0;
-    if (!d->tasks || !names || !recs)
-        rc = ib_err_set(err, IB_E_NOMEM, "out of memory loading tasks");
     for (size_t i = 0; rc == 0 && i < set->len; i++) {
         rc = sync_task(d, set->items[i], now, &d->tasks[i], &recs[i], err);
         if (rc == 0) {
@@ -294,8 +297,7 @@ int ibd_sched_start(ibd *d, ib_taskset *set, ib_err *err)
     for (size_t i = 0; rc == 0 && i < d->n_tasks; i++)
         ibd_sched_task_added(d, d->tasks[i], &recs[i], now);
     for (size_t i = 0; i < set->len; i++) {
-        if (recs)
-            ib_task_record_clear(&recs[i]);
+        ib_task_record_clear(&recs[i]);
         if (set->items[i])
             ib_task_free(set->items[i]); /* those not taken over */
         set->items[i] = NULL;
