@@ -127,6 +127,11 @@ static void draw_progress(const run_args *a, double run_id, const cJSON *ev)
     fmt_bytes((int64_t)bd, done, sizeof done);
     fmt_bytes((int64_t)bt, total, sizeof total);
     const char *phase = str_field(ev, "phase");
+    if (ft <= 0 && bt <= 0) { /* totals not known yet */
+        printf("\r\033[Krun %.0f of %s: %s...", run_id, a->task, phase ? phase : "working");
+        fflush(stdout);
+        return;
+    }
     printf("\r\033[Krun %.0f of %s: %s %.0f/%.0f files, %s/%s, %.0f%%", run_id, a->task,
            phase ? phase : "working", fd, ft, done, total, pct);
     fflush(stdout);

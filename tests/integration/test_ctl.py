@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 import unittest
 
@@ -73,7 +74,7 @@ class TestStatus(CtlTestCase):
         m1_line = [l for l in lines if l.startswith("m1 ")][0]
         self.assertRegex(m1_line, r"^m1\s+manual\s+full-then-incremental\s+-\s+manual\s+idle$")
         p1_line = [l for l in lines if l.startswith("p1 ")][0]
-        self.assertRegex(p1_line, r"periodic .* \d{4}-\d\d-\d\d \d\d:\d\d \((in \d+s|due)\)\s+"
+        self.assertRegex(p1_line, r"periodic .* \d{4}-\d\d-\d\d \d\d:\d\d \((in \d+[sm]|due)\)\s+"
                                   r"(idle|running.*|queued)$")
         # The columns line up: STATE starts at the same offset in every row.
         col = header[0].index("STATE")
@@ -157,6 +158,22 @@ class TestRun(CtlTestCase):
         self.assertRegex(r.stdout, r"^run \d+ of m1 succeeded in [0-9.]+s: full copy "
                                    r"\d{8}T\d{6}Z-full, %d files, %d sent \(.*\), 0 deleted\n$"
                          % (len(self.expected["files"]), len(self.expected["files"])))
+
+    @unittest.skipUnless(shutil.which("script"), "script(1) is not installed")
+    def test_run_wait_on_a_terminal_draws_progress(self):
+        self.slow_task()
+        self.sb.start_daemon()
+        cmd = " ".join([ibtest.CTL] + self.sb.dir_args() + ["run", "slow", "--wait"])
+        # Bytes: text mode would turn the carriage returns into newlines.
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=ibtest.scaled(60))
+        out = r.stdout.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, out)
+        self.assertIn("(Ctrl-C stops waiting, not the run)", out)
+        # Redrawn in place: carriage return + clear line, then files/bytes/percent.
+        self.assertRegex(out, r"\r\x1b\[Krun \d+ of slow: \w+ \d+/\d+ files, .*/.*, \d+%")
+        self.assertRegex(out, r"\r\x1b\[Krun \d+ of slow succeeded in ")
+        self.assertNotRegex(out, r"\d+% *\r?\n")  # no progress line left behind
 
     def test_run_without_wait(self):
         self.sb.write_task("m1", self.sb.local_task(self.data))
