@@ -430,7 +430,10 @@ class TestStopAndCrash(LifecycleCase):
         d = self.sb.start_daemon()
         c = self.client()
         acc = c.request({"v": 1, "cmd": "run", "task": "slow"})
-        self.wait_state(c, "slow", "running")
+        # In the upload phase the worker handles SIGTERM (earlier it would
+        # simply die of it).
+        wait_for(lambda: c.request({"v": 1, "cmd": "status"})["tasks"][0]["running"]["phase"]
+                 == "upload", 20, what="upload phase")
         # Stop the worker so that it cannot honour the first SIGTERM.
         pids = subprocess.run(["pgrep", "-P", str(d.pid)], capture_output=True, text=True)
         workers = [int(p) for p in pids.stdout.split()]
