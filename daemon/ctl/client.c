@@ -12,11 +12,18 @@
 #include <unistd.h>
 
 #define DOWN_HINT "HINT: is the service running? systemctl status iotdb-backupd"
+#define ACCESS_HINT                                                                                \
+    "HINT: run as root or as a member of the group iotdb-backup (usermod -aG iotdb-backup USER)"
+
+static int daemon_down_hint(ib_err *err, const char *path, const char *cause, const char *hint)
+{
+    return ib_err_set(err, IB_E_DAEMON_DOWN, "cannot reach iotdb-backupd at %s: %s. %s", path,
+                      cause, hint);
+}
 
 static int daemon_down(ib_err *err, const char *path, const char *cause)
 {
-    return ib_err_set(err, IB_E_DAEMON_DOWN, "cannot reach iotdb-backupd at %s: %s. %s", path,
-                      cause, DOWN_HINT);
+    return daemon_down_hint(err, path, cause, DOWN_HINT);
 }
 
 static int64_t now_ms(void)
@@ -92,6 +99,8 @@ int ctl_connect(ctl_conn *c, const char *socket_path, int timeout_ms, ib_err *er
         ctl_close(c);
         if (e == ETIMEDOUT)
             return daemon_down(err, socket_path, "connection timed out");
+        if (e == EACCES || e == EPERM)
+            return daemon_down_hint(err, socket_path, strerror(e), ACCESS_HINT);
         return daemon_down(err, socket_path, strerror(e));
     }
     return 0;

@@ -183,12 +183,14 @@ int ctl_cmd_status(const ctl_opts *o, int argc, char **argv)
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int json = 0, c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'j')
+        if (c == 'j') {
             json = 1;
-        else if (c == 'h')
-            return ctl_print_usage(stdout, "status"), CTL_EXIT_OK;
-        else
+        } else if (c == 'h') {
+            ctl_print_usage(stdout, "status");
+            return CTL_EXIT_OK;
+        } else {
             return ctl_usage_error("status", NULL);
+        }
     }
     if (optind < argc)
         return ctl_usage_error("status", "unexpected argument '%s'", argv[optind]);

@@ -394,6 +394,17 @@ class TestNoDaemon(CtlTestCase):
         self.assertRc(r, 1)
         self.assertIn("cannot reach iotdb-backupd", r.stderr)
 
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"), "needs root and setpriv")
+    def test_permission_denied_hint(self):
+        self.sb.start_daemon()
+        # The sandbox is mode 0700: user nobody cannot reach the socket.
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ibtest.CTL,
+               "--runtime-dir", self.sb.runtime_dir, "status"]
+        r = ibtest.run_cmd(cmd)
+        self.assertRc(r, 1)
+        self.assertIn("Permission denied", r.stderr)
+        self.assertIn("member of the group iotdb-backup", r.stderr)
+
     def test_environment_defaults(self):
         env = {"RUNTIME_DIRECTORY": os.path.join(self.sb.root, "elsewhere")}
         r = self.sb.ctl("status", dirs=False, env=env)
