@@ -1,9 +1,10 @@
 /* The daemon's data structures: the due-time heap and the bounded line splitter. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "linebuf.h"
 #include "taskheap.h"

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "ib_diag.h"
@@ -41,21 +42,22 @@ static void test_diag_formats(void **state)
     (void)state;
     ib_diags d;
     ib_diags_init(&d);
-    ib_diags_add(&d, IB_SEV_ERROR, IB_E_TASK_FIELD, "tasks.d/nightly.json", "/period/every", 0,
-                 0, "must be >= %d, got %d", 1, 0);
-    ib_diags_add(&d, IB_SEV_ERROR, IB_E_TASK_SYNTAX, "tasks.d/x.json", NULL, 3, 5,
-                 "expected ','");
+    ib_diags_add(&d, IB_SEV_ERROR, IB_E_TASK_FIELD, "tasks.d/nightly.json", "/period/every", 0, 0,
+                 "must be >= %d, got %d", 1, 0);
+    ib_diags_add(&d, IB_SEV_ERROR, IB_E_TASK_SYNTAX, "tasks.d/x.json", NULL, 3, 5, "expected ','");
     ib_diags_add(&d, IB_SEV_WARNING, IB_E_TASK_FIELD, "tasks.d/y.json", "/source", 0, 0,
                  "pattern matches nothing");
     assert_int_equal(ib_diags_errors(&d), 2);
     assert_int_equal(ib_diags_warnings(&d), 1);
     char buf[256];
     ib_diag_format(&d.items[0], buf, sizeof buf);
-    assert_string_equal(buf, "tasks.d/nightly.json: /period/every: must be >= 1, got 0 (E_TASK_FIELD)");
+    assert_string_equal(buf,
+                        "tasks.d/nightly.json: /period/every: must be >= 1, got 0 (E_TASK_FIELD)");
     ib_diag_format(&d.items[1], buf, sizeof buf);
     assert_string_equal(buf, "tasks.d/x.json:3:5: expected ',' (E_TASK_SYNTAX)");
     ib_diag_format(&d.items[2], buf, sizeof buf);
-    assert_string_equal(buf, "warning: tasks.d/y.json: /source: pattern matches nothing (E_TASK_FIELD)");
+    assert_string_equal(buf,
+                        "warning: tasks.d/y.json: /source: pattern matches nothing (E_TASK_FIELD)");
 
     ib_diags other;
     ib_diags_init(&other);
