@@ -54,7 +54,8 @@ typedef struct webhdfs {
     ib_webhdfs_tuning tune;
     pthread_mutex_t lock;
     int active;
-    int uploads; /* running uploads, which share the bandwidth cap */
+    double tokens;   /* bandwidth bucket: bytes that may be sent now */
+    double refilled; /* monotonic seconds of the last refill */
     bool no_batch;
     bool no_rename_options;
     int64_t block_size; /* the cluster's, learnt from uploaded files */
@@ -263,6 +264,7 @@ static bool resp_append(wh_resp *rs, const char *data, size_t len)
 #define REPLAY_MAX ((size_t)1 << 20)
 
 typedef struct wh_upload {
+    struct webhdfs *w;
     ib_reader *src;
     int64_t size;     /* expected, -1 unknown */
     int64_t src_read; /* bytes taken from src */
@@ -408,10 +410,51 @@ static ssize_t read_source(wh_upload *up, char *buf, size_t cap)
     return n;
 }
 
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The bandwidth cap: one token bucket for every upload of the handle, so
+ * that parallel streams together stay under it. Returns how many of want
+ * bytes may go, after waiting for them; slices of 1/8 s keep it smooth. */
+static size_t throttle(webhdfs *w, size_t want)
+{
+    if (w->rate <= 0)
+        return want;
+    double slice = w->rate / 8;
+    if ((double)want > slice)
+        want = (size_t)slice + 1;
+    pthread_mutex_lock(&w->lock);
+    double now = monotonic_s();
+    w->tokens += (now - w->refilled) * w->rate;
+    if (w->tokens > slice)
+        w->tokens = slice; /* no bursts after idle time */
+    w->refilled = now;
+    w->tokens -= (double)want;
+    double debt = -w->tokens;
+    pthread_mutex_unlock(&w->lock);
+    if (debt > 0)
+        sleep_ms((int)(debt / w->rate * 1000.0) + 1);
+    return want;
+}
+
+/* Give back the tokens of bytes taken but not sent. */
+static void unthrottle(webhdfs *w, size_t unused)
+{
+    if (w->rate <= 0 || unused == 0)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->tokens += (double)unused;
+    pthread_mutex_unlock(&w->lock);
+}
+
 static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
 {
     wh_upload *up = ud;
-    size_t cap = size * nitems;
+    size_t cap = throttle(up->w, size * nitems);
     ssize_t n;
     if (up->replay_pos < up->replay_len) {
         size_t left = up->replay_len - up->replay_pos;
@@ -425,6 +468,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
         up->failed = true;
         return CURL_READFUNC_ABORT;
     }
+    unthrottle(up->w, cap - (size_t)n);
     if (up->sum && n > 0)
         ib_hdfs_checksum_update(up->sum, buf, (size_t)n);
     up->sent += n;
@@ -508,13 +552,6 @@ static void transfer(webhdfs *w, wh_xfer *x, const char *method, const char *url
             curl_easy_setopt(h, CURLOPT_SEEKDATA, x->up);
             curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->up->size);
             hdr = curl_slist_append(hdr, "Content-Type: application/octet-stream");
-            if (w->rate > 0) {
-                pthread_mutex_lock(&w->lock);
-                int share = w->uploads > 0 ? w->uploads : 1;
-                pthread_mutex_unlock(&w->lock);
-                curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE,
-                                 (curl_off_t)(w->rate / share) + 1);
-            }
         } else {
             curl_easy_setopt(h, CURLOPT_READFUNCTION, read_nothing);
             curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
@@ -664,6 +701,13 @@ static int network_error(const wh_req *rq, const wh_resp *rs, const char *server
                           "webhdfs %s %s: tls with %s failed: %s. HINT: set the target's "
                           "ca_file to the CA that signed the NameNode and DataNode certificates",
                           op, rq->path, server, detail);
+    if (rs->cc == CURLE_COULDNT_CONNECT || rs->cc == CURLE_COULDNT_RESOLVE_HOST ||
+        rs->cc == CURLE_OPERATION_TIMEDOUT)
+        return ib_err_set(err, IB_E_TARGET_UNREACHABLE,
+                          "webhdfs %s %s: %s: %s. HINT: check the namenode addresses and "
+                          "namenode_http_port (the WebHDFS port, 9870 by default, not the RPC "
+                          "port) and that this machine may reach them",
+                          op, rq->path, server, detail);
     return ib_err_set(err, IB_E_TARGET_UNREACHABLE, "webhdfs %s %s: %s: %s", op, rq->path, server,
                       detail);
 }
@@ -769,9 +813,10 @@ static int nn_call(webhdfs *w, CURL *h, const wh_req *rq, wh_resp *rs, bool *amb
             answer_error(rq, rs, w->nn_name[nn], err);
             if (exception_is(rs, "StandbyException") && w->n_nn > 1)
                 ib_err_set(err, IB_E_TARGET_UNREACHABLE,
-                           "webhdfs %s: no active namenode: %s and %s both answer as standby "
-                           "(or cannot be reached)",
-                           rq->path, w->nn_name[0], w->nn_name[1]);
+                           "webhdfs %s %s: no active namenode: %s and %s answer as standby "
+                           "or cannot be reached. HINT: check the cluster's HA state "
+                           "(hdfs haadmin -getAllServiceState)",
+                           rq->op, rq->path, w->nn_name[0], w->nn_name[1]);
             return -1;
         }
         if (failover && w->n_nn > 1) {
@@ -1132,13 +1177,6 @@ static int replace_file_h(webhdfs *w, CURL *h, const char *from, const char *to,
 
 /* ---- upload ---- */
 
-static void upload_started(webhdfs *w, int delta)
-{
-    pthread_mutex_lock(&w->lock);
-    w->uploads += delta;
-    pthread_mutex_unlock(&w->lock);
-}
-
 static int dn_error(webhdfs *w, const char *path, const char *location, const wh_resp *rs,
                     ib_err *err)
 {
@@ -1282,7 +1320,8 @@ static int put_h(webhdfs *w, CURL *h, const char *path, int64_t size, ib_reader 
     pthread_mutex_lock(&w->lock);
     int64_t assumed = w->block_size;
     pthread_mutex_unlock(&w->lock);
-    wh_upload up = {.src = src, .size = size, .err = err, .path = path, .block_size = assumed};
+    wh_upload up = {
+        .w = w, .src = src, .size = size, .err = err, .path = path, .block_size = assumed};
     if (w->tune.verify_checksum) {
         up.sum = ib_hdfs_checksum_new(assumed);
         if (!up.sum) {
@@ -1290,9 +1329,7 @@ static int put_h(webhdfs *w, CURL *h, const char *path, int64_t size, ib_reader 
             return no_memory(err, "put");
         }
     }
-    upload_started(w, 1);
     int rc = create_file(w, h, tmp, &up, err);
-    upload_started(w, -1);
     if (rc == 0)
         rc = verify_upload(w, h, tmp, &up, err);
     if (rc == 0 && up.sum)
@@ -1903,6 +1940,7 @@ int ib_storage_webhdfs_new(const ib_target *target, double bandwidth_mbps, const
     ib_webhdfs_default_tuning(&w->tune);
     w->block_size = DEFAULT_BLOCK_SIZE;
     w->rate = bandwidth_mbps > 0 ? bandwidth_mbps * 1e6 / 8 : 0;
+    w->refilled = monotonic_s();
     w->ipresolve = target->ipv6 ? CURL_IPRESOLVE_V6 : CURL_IPRESOLVE_V4;
     w->kerberos = target->auth_mode == IB_AUTH_KERBEROS;
     int uploads = target->parallel_uploads > 0 ? target->parallel_uploads : 4;

@@ -22,6 +22,16 @@ sys.path.insert(0, TOOLS)
 import webhdfs_server  # noqa: E402  (for its checksum function)
 
 
+def bitwise_crc32c(data):
+    """The definition, one bit at a time: the reference for the fast one."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
 class Server:
     """webhdfs_server.py as a subprocess; ports from its first stdout line."""
 
@@ -288,6 +298,9 @@ class WebHdfsServerTest(unittest.TestCase):
     def test_checksum_matches_the_hdfs_algorithm(self):
         c = self.c
         self.assertEqual(webhdfs_server.crc32c(b"123456789"), 0xE3069283)
+        for n in (0, 1, 7, 8, 9, 15, 16, 17, 511, 512, 513):  # every tail length
+            blob = os.urandom(n)
+            self.assertEqual(webhdfs_server.crc32c(blob), bitwise_crc32c(blob), n)
         data = os.urandom(200000)
         c.put("/backup/f", data)
         r, body = c.raw("GET", "/backup/f", "GETFILECHECKSUM")

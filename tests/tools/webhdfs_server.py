@@ -53,26 +53,47 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # ---------------------------------------------------------------- checksum
 
-def _crc32c_table():
-    table = []
+def _crc32c_tables():
+    """Slicing-by-8 tables: t[k][b] is the CRC of byte b then k zero bytes."""
+    t0 = []
     for i in range(256):
         c = i
         for _ in range(8):
             c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
+        t0.append(c)
+    tables = [t0]
+    for _ in range(7):
+        prev = tables[-1]
+        tables.append([t0[prev[i] & 0xFF] ^ (prev[i] >> 8) for i in range(256)])
+    return tables
 
 
-_CRC_TABLE = _crc32c_table()
+_CRC_TABLES = _crc32c_tables()
 
 
 def crc32c(data, crc=0):
-    """CRC32C (Castagnoli), reflected, as HDFS's DataChecksum CRC32C."""
+    """CRC32C (Castagnoli), reflected, as HDFS's DataChecksum CRC32C; eight
+    bytes per step, since a byte loop in Python is slow."""
+    t0, t1, t2, t3, t4, t5, t6, t7 = _CRC_TABLES
     crc ^= 0xFFFFFFFF
-    table = _CRC_TABLE
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    whole = len(data) // 8 * 8
+    for w in memoryview(data)[:whole].cast("Q"):
+        one = (w & 0xFFFFFFFF) ^ crc
+        two = w >> 32
+        crc = (t7[one & 0xFF] ^ t6[(one >> 8) & 0xFF] ^ t5[(one >> 16) & 0xFF] ^ t4[one >> 24] ^
+               t3[two & 0xFF] ^ t2[(two >> 8) & 0xFF] ^ t1[(two >> 16) & 0xFF] ^ t0[two >> 24])
+    for b in data[whole:]:
+        crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
+
+
+if sys.byteorder != "little":  # the word trick above assumes little-endian
+    def crc32c(data, crc=0):  # noqa: F811
+        t0 = _CRC_TABLES[0]
+        crc ^= 0xFFFFFFFF
+        for b in data:
+            crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
+        return crc ^ 0xFFFFFFFF
 
 
 def md5_of_md5_of_crc32c(fileobj, length, blocksize, bytes_per_crc=512):
