@@ -20,6 +20,9 @@
 #define QUOTE_BYTES 80     /* bytes of a value shown in messages */
 #define KEY_BYTES 64       /* bytes of a key shown in a pointer */
 #define DUP_CHECK_DEPTH 64 /* task files are shallow; deeper nesting is junk anyway */
+/* Far above any link; near DBL_MAX the canonical JSON (15 digits) would
+ * round up to a number that parses as infinity. */
+#define MAX_BANDWIDTH_MBPS 1e9
 
 /* ---- small string helpers ---- */
 
@@ -125,7 +128,11 @@ void ib_json_pointer(char *buf, size_t n, const char *parent, const char *key)
 
 static void pointer_index(char *buf, size_t n, const char *parent, size_t index)
 {
-    snprintf(buf, n, "%s/%zu", parent, index);
+    /* Pointers are bounded like every quoted value: a truncated one still
+     * names the place. */
+    int r = snprintf(buf, n, "%s/%zu", parent, index);
+    if (r < 0 || (size_t)r >= n)
+        buf[n - 1] = '\0';
 }
 
 static const char *type_name(const cJSON *item)
@@ -1537,6 +1544,18 @@ static void check_remote_hdfs(ib_jcheck *c, const cJSON *target, ib_target *t,
     check_auth(c, target, t, cluster_security);
 }
 
+static void check_bandwidth(ib_jcheck *c, const cJSON *target, const char *p, ib_target *t)
+{
+    double *mbps = &t->max_bandwidth_mbps;
+    if (ib_jcheck_number(c, target, p, "max_bandwidth_mbps", false, 0, mbps) <= 0 ||
+        *mbps <= MAX_BANDWIDTH_MBPS)
+        return;
+    char num[64];
+    format_number(*mbps, num, sizeof num);
+    ib_jcheck_error(c, "/target/max_bandwidth_mbps", "must be <= %.0f, got %s", MAX_BANDWIDTH_MBPS,
+                    num);
+}
+
 static void check_target(ib_jcheck *c, const cJSON *root, ib_target *t, bool cluster_security)
 {
     static const char *const keys[] = {"path_type",
@@ -1570,7 +1589,7 @@ static void check_target(ib_jcheck *c, const cJSON *root, ib_target *t, bool clu
     int64_t copies = 0;
     if (ib_jcheck_int(c, target, p, "max_copies", true, 1, 65536, &copies) > 0)
         t->max_copies = (int)copies;
-    ib_jcheck_number(c, target, p, "max_bandwidth_mbps", false, 0, &t->max_bandwidth_mbps);
+    check_bandwidth(c, target, p, t);
     if (rt <= 0)
         return;
     if (hdfs) {
