@@ -1,6 +1,7 @@
 /* MANIFEST.json: serialise and parse with cJSON, validating every field so a
  * damaged or hostile manifest can never steer a restore outside its tree. */
 #include "ib_manifest.h"
+#include "ib_task.h" /* ib_quote */
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -55,23 +56,27 @@ bool ib_path_is_safe_relative(const char *rel)
 int ib_manifest_add(ib_manifest *m, const char *path, int64_t size, int64_t mtime_ms,
                     uint32_t crc32c, ib_err *err)
 {
+    /* Paths are quoted in messages: a hostile one must not forge log lines. */
+    char q[IB_QUOTE_MAX];
     if (!ib_path_is_safe_relative(path))
-        return ib_err_set(err, IB_E_MANIFEST, "manifest: unsafe file path \"%s\"",
-                          path ? path : "(null)");
+        return ib_err_set(err, IB_E_MANIFEST, "manifest: unsafe file path %s",
+                          ib_quote(path, q, sizeof q));
     if (size < 0)
-        return ib_err_set(err, IB_E_MANIFEST, "manifest: %s: negative size %lld", path,
-                          (long long)size);
+        return ib_err_set(err, IB_E_MANIFEST, "manifest: %s: negative size %lld",
+                          ib_quote(path, q, sizeof q), (long long)size);
     if (m->n_files == m->cap_files) {
         size_t cap = m->cap_files ? m->cap_files * 2 : 64;
         ib_manifest_file *files = realloc(m->files, cap * sizeof *files);
         if (!files)
-            return ib_err_set(err, IB_E_NOMEM, "manifest: out of memory adding %s", path);
+            return ib_err_set(err, IB_E_NOMEM, "manifest: out of memory adding %s",
+                              ib_quote(path, q, sizeof q));
         m->files = files;
         m->cap_files = cap;
     }
     char *copy = strdup(path);
     if (!copy)
-        return ib_err_set(err, IB_E_NOMEM, "manifest: out of memory adding %s", path);
+        return ib_err_set(err, IB_E_NOMEM, "manifest: out of memory adding %s",
+                          ib_quote(path, q, sizeof q));
     m->files[m->n_files++] =
         (ib_manifest_file){.path = copy, .size = size, .mtime_ms = mtime_ms, .crc32c = crc32c};
     return 0;
@@ -86,10 +91,11 @@ int ib_manifest_sort(ib_manifest *m, ib_err *err)
 {
     if (m->n_files > 1)
         qsort(m->files, m->n_files, sizeof *m->files, file_cmp);
+    char q[IB_QUOTE_MAX];
     for (size_t i = 1; i < m->n_files; i++)
         if (strcmp(m->files[i - 1].path, m->files[i].path) == 0)
-            return ib_err_set(err, IB_E_MANIFEST, "manifest: duplicate file path \"%s\"",
-                              m->files[i].path);
+            return ib_err_set(err, IB_E_MANIFEST, "manifest: duplicate file path %s",
+                              ib_quote(m->files[i].path, q, sizeof q));
     return 0;
 }
 
@@ -111,6 +117,15 @@ static void format_utc(int64_t secs, char *buf, size_t n)
         snprintf(buf, n, "invalid");
 }
 
+/* cJSON prints numbers with 15 significant digits, which rounds integers
+ * above 10^15; print them exactly. */
+static bool add_int(cJSON *obj, const char *key, int64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", (long long)v);
+    return cJSON_AddRawToObject(obj, key, num) != NULL;
+}
+
 static bool add_file_json(cJSON *files, const ib_manifest_file *f)
 {
     char crc[9];
@@ -120,10 +135,8 @@ static bool add_file_json(cJSON *files, const ib_manifest_file *f)
         cJSON_Delete(o);
         return false;
     }
-    return cJSON_AddStringToObject(o, "path", f->path) &&
-           cJSON_AddNumberToObject(o, "size", (double)f->size) &&
-           cJSON_AddNumberToObject(o, "mtime_ms", (double)f->mtime_ms) &&
-           cJSON_AddStringToObject(o, "crc32c", crc);
+    return cJSON_AddStringToObject(o, "path", f->path) && add_int(o, "size", f->size) &&
+           add_int(o, "mtime_ms", f->mtime_ms) && cJSON_AddStringToObject(o, "crc32c", crc);
 }
 
 /* Optional strings are left out when unset; parse treats them as optional. */
@@ -150,14 +163,13 @@ static bool build_header(cJSON *root, const ib_manifest *m)
     return cJSON_AddNumberToObject(root, "format", m->format) &&
            cJSON_AddStringToObject(root, "task", m->task) &&
            cJSON_AddStringToObject(root, "backup_type", m->backup_type) &&
-           cJSON_AddNumberToObject(root, "start", (double)m->start) &&
-           cJSON_AddNumberToObject(root, "end", (double)m->end) &&
+           add_int(root, "start", m->start) && add_int(root, "end", m->end) &&
            cJSON_AddStringToObject(root, "start_time", start) &&
            cJSON_AddStringToObject(root, "end_time", end) &&
            add_opt_string(root, "source_host", m->source_host) &&
            cJSON_AddNumberToObject(root, "layout_version", m->layout_version) &&
            add_opt_string(root, "program_version", m->program_version) &&
-           cJSON_AddNumberToObject(root, "run_id", (double)m->run_id);
+           add_int(root, "run_id", m->run_id);
 }
 
 char *ib_manifest_to_json(const ib_manifest *m, ib_err *err)
@@ -249,11 +261,12 @@ static int parse_file(const cJSON *it, size_t index, ib_manifest *m, ib_err *err
         return field_missing(err, where, "path");
     if (!cJSON_IsString(path) || !path->valuestring)
         return field_type(err, where, "path", "a string");
+    char q[IB_QUOTE_MAX];
     if (!ib_path_is_safe_relative(path->valuestring))
         return ib_err_set(err, IB_E_MANIFEST,
-                          "manifest: files[%zu].path \"%s\" is not a safe relative path "
+                          "manifest: files[%zu].path %s is not a safe relative path "
                           "(absolute, empty, \".\" or \"..\" segment)",
-                          index, path->valuestring);
+                          index, ib_quote(path->valuestring, q, sizeof q));
     int64_t size = 0, mtime = 0;
     if (get_int(it, where, "size", true, 0, JSON_INT_MAX, &size, err) < 0 ||
         get_int(it, where, "mtime_ms", true, -JSON_INT_MAX, JSON_INT_MAX, &mtime, err) < 0)
@@ -342,11 +355,11 @@ static int parse_header(const cJSON *root, ib_manifest *m, ib_err *err)
         get_int(root, "", "run_id", false, -JSON_INT_MAX, JSON_INT_MAX, &m->run_id, err) < 0)
         return -1;
     m->layout_version = (int)layout;
+    char q[IB_QUOTE_MAX];
     if (strcmp(m->backup_type, "full") != 0 && strcmp(m->backup_type, "incremental") != 0)
         return ib_err_set(err, IB_E_MANIFEST,
-                          "manifest: \"backup_type\" must be \"full\" or \"incremental\", got "
-                          "\"%s\"",
-                          m->backup_type);
+                          "manifest: \"backup_type\" must be \"full\" or \"incremental\", got %s",
+                          ib_quote(m->backup_type, q, sizeof q));
     /* start_time/end_time are for humans; only their type is checked. */
     const char *human[] = {"start_time", "end_time"};
     for (size_t i = 0; i < 2; i++) {
