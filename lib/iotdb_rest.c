@@ -312,7 +312,10 @@ static int status_of(const cJSON *j, ib_err *err)
     if (code->valueint == 200)
         return 0;
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
-    const char *text = cJSON_IsString(msg) && msg->valuestring ? msg->valuestring : "";
+    /* The server's text goes into logs: one printable line (stack traces
+     * and escapes must not forge log lines). */
+    char text[256];
+    excerpt(cJSON_IsString(msg) ? msg->valuestring : "", text, sizeof text);
     return ib_err_set(err, IB_E_REST, "IoTDB answered code %d: %s%s", code->valueint, text,
                       code_hint(code->valueint));
 }
