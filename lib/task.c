@@ -476,8 +476,20 @@ static bool string_is_key(const char *text, long end)
     return false;
 }
 
+/* "'x'" for a printable byte, else "byte 0xNN": a message stays one
+ * printable line whatever the file holds. */
+static const char *byte_name(unsigned char ch, char *buf, size_t n)
+{
+    if (ch >= 0x20 && ch < 0x7f)
+        snprintf(buf, n, "'%c'", ch);
+    else
+        snprintf(buf, n, "byte 0x%02x", ch);
+    return buf;
+}
+
 static void report_syntax(ib_jcheck *c, const char *text, size_t len, size_t pos)
 {
+    char name[16];
     pos = adjust_error_pos(text, pos);
     if (error_is_eof(text, len, pos)) {
         syntax_error(c, text, len,
@@ -497,7 +509,8 @@ static void report_syntax(ib_jcheck *c, const char *text, size_t len, size_t pos
         syntax_error(c, text, pos, "unexpected '\\''; HINT: JSON strings use double quotes");
     else if (prev == '"' && ch != ':' && open_container(text, pos) == '{' &&
              string_is_key(text, before))
-        syntax_error(c, text, pos, "expected ':' after the key, got '%c'", ch);
+        syntax_error(c, text, pos, "expected ':' after the key, got %s",
+                     byte_name(ch, name, sizeof name));
     else if (ch == '"' && prev && strchr("\"}]0123456789el", prev))
         syntax_error(c, text, pos, "unexpected '\"'; HINT: a ',' is probably missing before it");
     else if (pos > 0 && text[pos - 1] == '"' && !memchr(text + pos, '"', len - pos))
