@@ -44,6 +44,7 @@ typedef struct ib_backup_result {
     char copy[96];       /* snapshot name "<YYYYmmddTHHMMSSZ>-<type>" */
     int64_t files_total, files_sent, bytes_sent, files_deleted;
     int64_t copies_pruned;
+    int64_t copies_kept; /* valid copies on the target after pruning */
 } ib_backup_result;
 
 /* Run one backup. On failure nothing is pruned and no snapshot of an

@@ -818,6 +818,9 @@ static int prune(run *r, ib_err *err)
             drop[i] = newest_valid != n;
         }
     }
+    for (size_t i = 0; i < n; i++)
+        if (c[i].valid && (!drop[i] || i == newest_valid))
+            r->res->copies_kept++;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (!drop[i] || i == newest_valid)
