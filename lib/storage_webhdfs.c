@@ -1153,24 +1153,32 @@ static int replace_file_h(webhdfs *w, CURL *h, const char *from, const char *to,
         wh_resp rs = {0};
         bool amb = false;
         int rc = nn_call(w, h, &rq, &rs, &amb, err);
-        if (rc == 0 && rs.status == 400 && exception_is(&rs, "IllegalArgumentException")) {
-            pthread_mutex_lock(&w->lock);
-            w->no_rename_options = true;
-            pthread_mutex_unlock(&w->lock);
-        } else if (rc == 0 && rs.status != 200) {
-            if (exception_is(&rs, "FileNotFoundException")) /* replay of a done one? */
+        bool unsupported =
+            rc == 0 && rs.status == 400 && exception_is(&rs, "IllegalArgumentException");
+        if (rc == 0 && !unsupported && rs.status != 200) {
+            if (exception_is(&rs, "FileNotFoundException")) /* a replay of a done one? */
                 rc = rename_outcome(w, h, from, to, expect_size, err);
+            else if (exception_message_has(&rs, "must both be"))
+                rc = ib_err_set(err, IB_E_TARGET_IO,
+                                "webhdfs rename %s to %s: a directory is in the way", from, to);
             else
                 rc = answer_error(&rq, &rs, w->nn_name[active_nn(w)], err);
-            resp_reset(&rs);
-            return rc;
-        } else {
-            resp_reset(&rs);
-            return rc;
         }
         resp_reset(&rs);
+        if (!unsupported)
+            return rc;
+        pthread_mutex_lock(&w->lock);
+        w->no_rename_options = true;
+        pthread_mutex_unlock(&w->lock);
     }
-    if (delete_h(w, h, to, false, err) != 0)
+    /* A server before rename options: check, delete the old file, rename. */
+    ib_storage_info dest;
+    if (wh_stat_h(w, h, to, &dest, err) != 0)
+        return -1;
+    if (dest.exists && dest.is_dir)
+        return ib_err_set(err, IB_E_TARGET_IO, "webhdfs rename %s to %s: a directory is in the way",
+                          from, to);
+    if (dest.exists && delete_h(w, h, to, false, err) != 0)
         return -1;
     return rename_h(w, h, from, to, expect_size, err);
 }
@@ -1266,35 +1274,41 @@ static int create_file(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, ib_e
     }
 }
 
-static int verify_upload(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, ib_err *err)
+/* GETFILESTATUS of the uploaded file: its length must be what was sent; its
+ * blockSize tells how the cluster cut it. */
+static int verify_upload(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, int64_t *block_size,
+                         ib_err *err)
 {
-    ib_storage_info info;
-    if (wh_stat_h(w, h, tmp, &info, err) != 0)
-        return -1;
-    if (!info.exists || info.is_dir || info.size != up->sent)
-        return ib_err_set(err, IB_E_TARGET_IO,
-                          "webhdfs put %s: the target has %" PRId64 " bytes after sending %" PRId64,
-                          tmp, info.exists ? info.size : (int64_t)-1, up->sent);
-    return 0;
+    wh_req rq;
+    req_init(&rq, "GET", "GETFILESTATUS", tmp);
+    wh_resp rs = {0};
+    int rc = nn_expect(w, h, &rq, 200, &rs, NULL, err);
+    cJSON *doc = rc == 0 ? parse_json(&rq, &rs, err) : NULL;
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(doc, "FileStatus");
+    int64_t length = json_int(fs, "length", -1);
+    *block_size = json_int(fs, "blockSize", 0);
+    if (rc == 0 && (!doc || length != up->sent))
+        rc = ib_err_set(err, IB_E_TARGET_IO,
+                        "webhdfs put %s: the target has %" PRId64 " bytes after sending %" PRId64,
+                        tmp, length, up->sent);
+    cJSON_Delete(doc);
+    resp_reset(&rs);
+    return rc;
 }
 
 static int remote_checksum_h(webhdfs *w, CURL *h, const char *path, char *buf, size_t n,
-                             int64_t *block_size, ib_err *err);
+                             ib_err *err);
 
 /* Compare the checksum computed while streaming with the cluster's, when
  * the cluster uses the default algorithm and the block size we assumed. */
+/* Compare the checksum computed while streaming with the cluster's, when
+ * the cluster uses the default algorithm and the block size we assumed. */
 static int verify_checksum(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, int64_t assumed,
-                           ib_err *err)
+                           int64_t block_size, ib_err *err)
 {
     char remote[160], local[160];
-    int64_t block_size = 0;
-    if (remote_checksum_h(w, h, tmp, remote, sizeof remote, &block_size, err) != 0)
+    if (remote_checksum_h(w, h, tmp, remote, sizeof remote, err) != 0)
         return -1;
-    if (block_size > 0) {
-        pthread_mutex_lock(&w->lock);
-        w->block_size = block_size;
-        pthread_mutex_unlock(&w->lock);
-    }
     if (ib_hdfs_checksum_final(up->sum, local, sizeof local) != 0)
         return ib_err_set(err, IB_E_INTERNAL, "webhdfs put %s: checksum buffer too small", tmp);
     bool comparable = block_size == assumed && (strstr(remote, "CRC32C:") != NULL ||
@@ -1307,13 +1321,9 @@ static int verify_checksum(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, 
     return 0;
 }
 
+/* Upload to <path>._COPYING_, check length and checksum, move onto path. */
 static int put_h(webhdfs *w, CURL *h, const char *path, int64_t size, ib_reader *src, ib_err *err)
 {
-    ib_storage_info dest;
-    if (wh_stat_h(w, h, path, &dest, err) != 0)
-        return -1;
-    if (dest.exists && dest.is_dir)
-        return ib_err_set(err, IB_E_TARGET_IO, "webhdfs put %s: a directory is in the way", path);
     char *tmp = dup_printf("%s%s", path, IB_STORAGE_TEMP_SUFFIX);
     if (!tmp)
         return no_memory(err, "put");
@@ -1322,21 +1332,23 @@ static int put_h(webhdfs *w, CURL *h, const char *path, int64_t size, ib_reader 
     pthread_mutex_unlock(&w->lock);
     wh_upload up = {
         .w = w, .src = src, .size = size, .err = err, .path = path, .block_size = assumed};
-    if (w->tune.verify_checksum) {
-        up.sum = ib_hdfs_checksum_new(assumed);
-        if (!up.sum) {
-            free(tmp);
-            return no_memory(err, "put");
-        }
+    if (w->tune.verify_checksum && !(up.sum = ib_hdfs_checksum_new(assumed))) {
+        free(tmp);
+        return no_memory(err, "put");
     }
+    int64_t block_size = 0;
     int rc = create_file(w, h, tmp, &up, err);
     if (rc == 0)
-        rc = verify_upload(w, h, tmp, &up, err);
+        rc = verify_upload(w, h, tmp, &up, &block_size, err);
+    if (rc == 0 && block_size > 0) { /* the cluster's, for the next file */
+        pthread_mutex_lock(&w->lock);
+        w->block_size = block_size;
+        pthread_mutex_unlock(&w->lock);
+    }
     if (rc == 0 && up.sum)
-        rc = verify_checksum(w, h, tmp, &up, assumed, err);
+        rc = verify_checksum(w, h, tmp, &up, assumed, block_size, err);
     if (rc == 0)
-        rc = dest.exists ? replace_file_h(w, h, tmp, path, up.sent, err)
-                         : rename_h(w, h, tmp, path, up.sent, err);
+        rc = replace_file_h(w, h, tmp, path, up.sent, err);
     if (rc != 0) {
         ib_err keep = *err; /* best effort: the temporary file goes */
         delete_h(w, h, tmp, false, &keep);
@@ -1669,21 +1681,8 @@ static int wh_snapshot_list(ib_storage *s, const char *dir, char ***names, size_
 /* ---- checksum ---- */
 
 static int remote_checksum_h(webhdfs *w, CURL *h, const char *path, char *buf, size_t n,
-                             int64_t *block_size, ib_err *err)
+                             ib_err *err)
 {
-    if (block_size) { /* the block size is part of the algorithm */
-        wh_req srq;
-        req_init(&srq, "GET", "GETFILESTATUS", path);
-        wh_resp srs = {0};
-        int rc = nn_expect(w, h, &srq, 200, &srs, NULL, err);
-        cJSON *doc = rc == 0 ? parse_json(&srq, &srs, err) : NULL;
-        const cJSON *fs = cJSON_GetObjectItemCaseSensitive(doc, "FileStatus");
-        *block_size = json_int(fs, "blockSize", 0);
-        cJSON_Delete(doc);
-        resp_reset(&srs);
-        if (rc != 0)
-            return -1;
-    }
     wh_req rq;
     req_init(&rq, "GET", "GETFILECHECKSUM", path);
     char *loc = NULL;
@@ -1720,7 +1719,7 @@ static int wh_checksum(ib_storage *s, const char *path, char *buf, size_t n, ib_
     CURL *h = take_handle(w);
     if (!h)
         return no_memory(err, "getfilechecksum");
-    int rc = remote_checksum_h(w, h, path, buf, n, NULL, err);
+    int rc = remote_checksum_h(w, h, path, buf, n, err);
     give_handle(w, h);
     return rc;
 }

@@ -26,7 +26,7 @@ truncate, storage policies, erasure coding, symlinks, trash, leases
 (a file interrupted mid-upload is closed with the bytes received), block
 placement (one DataNode), HttpFS.
 
-Usage: webhdfs_server.py [--storage DIR] [--nn-ports P0,P1] [--dn-port P]
+Usage: webhdfs_server.py [--storage DIR] [--nn-ports P0,P1] [--nn-hosts A,B] [--dn-port P]
        [--admin-port P] [--host 127.0.0.1] [--superuser hdfs]
        [--ls-limit 1000] [--blocksize 134217728] [--datanode-host NAME]
        [--tls-cert PEM --tls-key PEM]
@@ -812,6 +812,7 @@ class Cluster:
         self.dn_host = dn_host
         self.active = 0
         self.liststatus_batch = True
+        self.rename_options = True
         self.lock = threading.Lock()
         self.faults = []
         self.open_conns = {}  # node -> sockets of live connections
@@ -1203,6 +1204,10 @@ class NameNodeHandler(Handler):
                               'parameter value: destination = "%s" is not an absolute path.'
                               % (dst or "null"))
         opts = params.get("renameoptions", "")
+        if opts and not self.cluster.rename_options:
+            # A NameNode before rename options (HDFS-9439-era and older).
+            raise RemoteError("IllegalArgumentException",
+                              'Invalid value for webhdfs parameter "renameoptions": unknown')
         if opts:
             if opts.upper() not in ("OVERWRITE", "NONE"):
                 raise RemoteError("IllegalArgumentException",
@@ -1419,7 +1424,7 @@ class DataNodeHandler(Handler):
 class AdminHandler(BaseHTTPRequestHandler):
     """POST /admin/state {"active": 0|1|-1}; /admin/fault {...}; /admin/clear;
     /admin/quota {"path", "ns_quota", "ds_quota"}; /admin/config {"ls_limit",
-    "liststatus_batch", "default_blocksize"}; /admin/datanode {"up": bool};
+    "liststatus_batch", "rename_options", "default_blocksize"}; /admin/datanode {"up": bool};
     GET /admin/stats."""
     protocol_version = "HTTP/1.1"
     cluster = None
@@ -1479,6 +1484,8 @@ class AdminHandler(BaseHTTPRequestHandler):
                     c.ls_limit = int(req["ls_limit"])
                 if "liststatus_batch" in req:
                     c.liststatus_batch = bool(req["liststatus_batch"])
+                if "rename_options" in req:
+                    c.rename_options = bool(req["rename_options"])
                 if "default_blocksize" in req:
                     c.ns.default_blocksize = int(req["default_blocksize"])
             elif self.path == "/admin/datanode":
@@ -1526,10 +1533,17 @@ class Controller:
             self.cluster.scheme = "https"  # swebhdfs: redirects keep the scheme
         self.servers = []
         ports = [int(p) for p in args.nn_ports.split(",")]
+        hosts = [args.host, args.host]
+        if args.nn_hosts:
+            # As a task has them: two addresses, one namenode_http_port.
+            hosts = args.nn_hosts.split(",")[:2]
+            ports = [ports[0], None]
         for i, port in enumerate(ports[:2]):
             h = type("NN%d" % i, (NameNodeHandler,),
                      {"node": "nn%d" % i, "index": i, "cluster": self.cluster})
-            self.servers.append(make_server(args.host, port, h, self.tls))
+            if port is None:
+                port = self.servers[0].server_address[1]
+            self.servers.append(make_server(hosts[i], port, h, self.tls))
         self.dn_handler = type("DN", (DataNodeHandler,), {"cluster": self.cluster})
         self.dn = make_server(args.host, args.dn_port, self.dn_handler, self.tls)
         self.cluster.dn_port = self.dn.server_address[1]
@@ -1581,6 +1595,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--datanode-host", help="host name the NameNode puts into redirects")
     ap.add_argument("--nn-ports", default="0,0")
+    ap.add_argument("--nn-hosts", help="A,B: NameNode 0 on address A, 1 on B, both on the "
+                    "first --nn-ports port (e.g. 127.0.0.1,127.0.0.2)")
     ap.add_argument("--dn-port", type=int, default=0)
     ap.add_argument("--admin-port", type=int, default=0)
     ap.add_argument("--superuser", default="hdfs")

@@ -336,7 +336,26 @@ static void test_size_mismatch_leaves_nothing(void **state)
     assert_missing(s, "/backup/long");
     assert_int_equal(s->drv->mkdirs(s, "/backup/dir", &err), 0);
     assert_int_equal(put_pattern(s, "/backup/dir", 10, 10, &err), -1);
-    assert_non_null(strstr(err.msg, "directory"));
+    assert_non_null(strstr(err.msg, "directory is in the way"));
+}
+
+static void test_put_on_a_server_without_rename_options(void **state)
+{
+    fixture *f = *state;
+    ib_storage *s = f->st;
+    ib_err err;
+    admin(f, "/admin/config", "{\"rename_options\": false}", NULL);
+    assert_int_equal(put_pattern(s, "/backup/f", 100, 100, &err), 0);
+    assert_int_equal(put_pattern(s, "/backup/f", 200, 200, &err), 0); /* delete, rename */
+    assert_pattern(s, "/backup/f", 200);
+    assert_int_equal(s->drv->mkdirs(s, "/backup/dir", &err), 0);
+    assert_int_equal(put_pattern(s, "/backup/dir", 10, 10, &err), -1);
+    assert_non_null(strstr(err.msg, "directory is in the way"));
+    ib_storage_info info;
+    assert_int_equal(s->drv->stat(s, "/backup/dir", &info, &err), 0);
+    assert_true(info.exists && info.is_dir);
+    /* One refused, remembered, then plain ones. */
+    assert_int_equal(stat_number(f, "ops", "nn0 RENAME"), 3);
 }
 
 static void test_special_characters(void **state)
@@ -954,6 +973,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_put_get_stat_list_remove),
         T(test_size_mismatch_leaves_nothing),
+        T(test_put_on_a_server_without_rename_options),
         T(test_special_characters),
         T(test_rename),
         T(test_list_paging_and_fallback),
