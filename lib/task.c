@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -824,9 +825,16 @@ int ib_jcheck_enum(ib_jcheck *c, const struct cJSON *obj, const char *ptr, const
 /* Checks of an already fetched absolute path string. */
 static bool abs_path_ok(ib_jcheck *c, const char *p, const char *value)
 {
+    char q[IB_QUOTE_MAX];
     if (value[0] != '/') {
-        char q[IB_QUOTE_MAX];
         ib_jcheck_error(c, p, "must be an absolute path (starting with '/'), got %s",
+                        ib_quote(value, q, sizeof q));
+        return false;
+    }
+    /* No system call takes a longer path: refuse it here, not mid-run. */
+    size_t len = strlen(value);
+    if (len >= PATH_MAX) {
+        ib_jcheck_error(c, p, "must be at most %d bytes long, got %zu bytes: %s", PATH_MAX - 1, len,
                         ib_quote(value, q, sizeof q));
         return false;
     }

@@ -9,6 +9,7 @@
 #include "ib_config.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <unistd.h>
 
@@ -54,7 +55,7 @@ static void check_valid(const ib_config *c)
     FUZZ_CHECK(c->log_level >= 0 && c->log_level <= 7);
     FUZZ_CHECK(isfinite(c->max_bandwidth_mbps) && c->max_bandwidth_mbps >= 0);
     FUZZ_CHECK(c->shutdown_timeout_s >= 1 && c->shutdown_timeout_s <= 3600);
-    FUZZ_CHECK(!c->staging_dir || c->staging_dir[0] == '/');
+    FUZZ_CHECK(!c->staging_dir || (c->staging_dir[0] == '/' && strlen(c->staging_dir) < PATH_MAX));
 }
 
 static void check_defaults(const ib_config *c)

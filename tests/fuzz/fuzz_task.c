@@ -2,6 +2,7 @@
  * schema). Besides memory errors, UB and leaks it checks behaviour:
  * - the result and the diagnostics agree (a task iff no error);
  * - every diagnostic is one line of printable ASCII, errors are capped;
+ * - paths of a valid task fit in PATH_MAX;
  * - a valid task re-parses from its canonical JSON to the same canonical
  *   JSON (the daemon hands that text to its workers and compares it on
  *   reload, so it must be a fixed point). */
@@ -9,16 +10,19 @@
 
 #include "ib_task.h"
 
+#include <limits.h>
+
 static void check_task(const ib_task *t)
 {
     FUZZ_CHECK(strcmp(t->name, "fuzz") == 0);
     FUZZ_CHECK(t->canonical_json && t->canonical_json[0] == '{');
     FUZZ_CHECK(t->target.target_path && t->target.target_path[0] == '/');
+    FUZZ_CHECK(strlen(t->target.target_path) < PATH_MAX);
     FUZZ_CHECK(t->target.max_copies >= 1 && t->target.max_copies <= 65536);
     FUZZ_CHECK(t->target.max_bandwidth_mbps >= 0);
     FUZZ_CHECK(t->source.n_data_dirs >= 1);
     for (size_t i = 0; i < t->source.n_data_dirs; i++)
-        FUZZ_CHECK(t->source.data_dirs[i][0] == '/');
+        FUZZ_CHECK(t->source.data_dirs[i][0] == '/' && strlen(t->source.data_dirs[i]) < PATH_MAX);
     if (t->mode == IB_MODE_PERIODIC) {
         FUZZ_CHECK(t->has_schedule);
         FUZZ_CHECK(t->schedule.every >= 1);
