@@ -1953,6 +1953,21 @@ static bool taskset_add(ib_taskset *set, ib_task *t)
     return true;
 }
 
+/* "tasks.d/<file>" with bytes outside printable ASCII escaped: a hostile
+ * file name must not break the one-line diagnostics. */
+static void shown_name(char *buf, size_t n, const char *file)
+{
+    sbuf b;
+    sb_init(&b, buf, n);
+    sb_puts(&b, "tasks.d/");
+    for (const unsigned char *s = (const unsigned char *)file; *s; s++) {
+        if (*s < 0x20 || *s >= 0x7f)
+            sb_put_escaped(&b, *s);
+        else
+            sb_putc(&b, (char)*s);
+    }
+}
+
 int ib_taskset_load(const char *config_dir, ib_taskset *out, ib_diags *diags)
 {
     out->items = NULL;
@@ -1971,9 +1986,9 @@ int ib_taskset_load(const char *config_dir, ib_taskset *out, ib_diags *diags)
     }
     int invalid = 0;
     for (size_t i = 0; i < n; i++) {
-        char path[4096 + 256], shown[300];
+        char path[4096 + 256], shown[16 + 4 * 256];
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        snprintf(shown, sizeof shown, "tasks.d/%s", files[i]);
+        shown_name(shown, sizeof shown, files[i]);
         ib_task *t = NULL;
         if (ib_task_load_file(path, shown, &t, diags) != 0) {
             invalid++;
