@@ -34,32 +34,18 @@ set(IB_CONFIG_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}/iotdb-backupd" CACHE PATH
 
 # The programs themselves are installed by the top-level CMakeLists.txt.
 
-# The unit names the programs and the docs by absolute path: point it at
-# where this install puts them (unchanged for the prefix /usr).
-set(_ib_unit_src "${CMAKE_SOURCE_DIR}/systemd/iotdb-backupd.service")
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_ib_unit_src}")
-file(READ "${_ib_unit_src}" _ib_unit)
-foreach(_pair "/usr/sbin/iotdb-backupd=${CMAKE_INSTALL_FULL_SBINDIR}/iotdb-backupd"
-              "/usr/bin/iotdb-backupctl=${CMAKE_INSTALL_FULL_BINDIR}/iotdb-backupctl"
-              "/usr/share/doc/iotdb-backupd=${CMAKE_INSTALL_FULL_DOCDIR}")
-  string(REPLACE "=" ";" _pair "${_pair}")
-  list(GET _pair 0 _from)
-  list(GET _pair 1 _to)
-  string(FIND "${_ib_unit}" "${_from}" _at)
-  if(_at EQUAL -1)
-    message(WARNING "systemd/iotdb-backupd.service does not mention ${_from}; "
-                    "check the paths of the installed unit")
-  endif()
-  string(REPLACE "${_from}" "${_to}" _ib_unit "${_ib_unit}")
-endforeach()
+# The unit names the programs and the docs by absolute path: it is written at
+# install time with the paths of this install (cmake/unit.cmake), so that
+# `cmake --install build --prefix /usr` gets a unit for /usr.
 set(_ib_unit_out "${CMAKE_BINARY_DIR}/systemd/iotdb-backupd.service")
-set(_ib_unit_old "")
-if(EXISTS "${_ib_unit_out}")
-  file(READ "${_ib_unit_out}" _ib_unit_old)
-endif()
-if(NOT _ib_unit_old STREQUAL _ib_unit) # unchanged: keep its time stamp
-  file(WRITE "${_ib_unit_out}" "${_ib_unit}")
-endif()
+install(CODE "
+  set(IB_UNIT_SOURCE \"${PROJECT_SOURCE_DIR}/systemd/iotdb-backupd.service\")
+  set(IB_UNIT_OUTPUT \"${_ib_unit_out}\")
+  set(IB_SBINDIR \"${CMAKE_INSTALL_SBINDIR}\")
+  set(IB_BINDIR \"${CMAKE_INSTALL_BINDIR}\")
+  set(IB_DOCDIR \"${CMAKE_INSTALL_DOCDIR}\")
+  include(\"${PROJECT_SOURCE_DIR}/cmake/unit.cmake\")
+")
 install(FILES "${_ib_unit_out}" DESTINATION "${IB_SYSTEMD_UNIT_DIR}")
 
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/iotdb-backupd.sysusers DESTINATION "${IB_SYSUSERS_DIR}"
