@@ -701,6 +701,12 @@ static int network_error(const wh_req *rq, const wh_resp *rs, const char *server
                           "webhdfs %s %s: tls with %s failed: %s. HINT: set the target's "
                           "ca_file to the CA that signed the NameNode and DataNode certificates",
                           op, rq->path, server, detail);
+    bool datanode = strncmp(server, "datanode", 8) == 0;
+    if (datanode && (rs->cc == CURLE_COULDNT_CONNECT || rs->cc == CURLE_OPERATION_TIMEDOUT))
+        return ib_err_set(err, IB_E_TARGET_UNREACHABLE,
+                          "webhdfs %s %s: %s: %s. HINT: the namenode sends data to and from this "
+                          "datanode: check that it runs and that this machine may reach it",
+                          op, rq->path, server, detail);
     if (rs->cc == CURLE_COULDNT_CONNECT || rs->cc == CURLE_COULDNT_RESOLVE_HOST ||
         rs->cc == CURLE_OPERATION_TIMEDOUT)
         return ib_err_set(err, IB_E_TARGET_UNREACHABLE,

@@ -449,6 +449,20 @@ class WebHdfsServerTest(unittest.TestCase):
         self.c.conns.clear()
         self.c.json("GET", "/backup/x", "GETFILESTATUS")
 
+    def test_admin_reset_gives_a_fresh_cluster(self):
+        self.c.put("/backup/f", b"x")
+        self.c.json("PUT", "/backup", "ALLOWSNAPSHOT", expect=200)
+        self.c.json("PUT", "/backup", "CREATESNAPSHOT", snapshotname="s")
+        self.srv.admin("/admin/state", {"active": 1})
+        self.srv.admin("/admin/fault", {"kind": "status", "code": 500, "count": 9})
+        self.srv.admin("/admin/datanode", {"up": False})
+        self.srv.admin("/admin/reset", {})
+        stats = self.srv.admin("/admin/stats")
+        self.assertEqual((stats["active"], stats["faults"], stats["blobs"]), (0, 0, 0))
+        self.c.error("GET", "/backup", "GETFILESTATUS", 404, "FileNotFoundException")
+        self.c.conns.clear()
+        self.c.put("/f", b"y")  # the DataNode is up again
+
     def test_datanode_down(self):
         self.srv.admin("/admin/datanode", {"up": False})
         r, _ = self.c.raw("PUT", "/backup/f", "CREATE")

@@ -823,6 +823,23 @@ class Cluster:
         self.dn_server = None
         self.scheme = "http"
 
+    def reset(self, defaults):
+        """Back to a fresh cluster: empty namespace, no faults, first
+        NameNode active, settings and counters as at start."""
+        with self.ns.lock:
+            self.ns.root.release(self.blobs)
+            ns = Namespace(self.blobs, self.ns.superuser)
+            ns.default_blocksize = defaults["blocksize"]
+            self.ns = ns
+        with self.lock:
+            self.faults.clear()
+            self.stats = {"requests": {}, "ops": {}, "connections": {}, "nn_body_bytes": 0,
+                          "dn_put_bytes": 0}
+            self.active = 0
+            self.liststatus_batch = True
+            self.rename_options = True
+            self.ls_limit = defaults["ls_limit"]
+
     def count(self, key, sub):
         with self.lock:
             d = self.stats[key]
@@ -1423,7 +1440,7 @@ class DataNodeHandler(Handler):
 
 class AdminHandler(BaseHTTPRequestHandler):
     """POST /admin/state {"active": 0|1|-1}; /admin/fault {...}; /admin/clear;
-    /admin/quota {"path", "ns_quota", "ds_quota"}; /admin/config {"ls_limit",
+    /admin/reset (a fresh cluster, as at start); /admin/quota {"path", "ns_quota", "ds_quota"}; /admin/config {"ls_limit",
     "liststatus_batch", "rename_options", "default_blocksize"}; /admin/datanode {"up": bool};
     GET /admin/stats."""
     protocol_version = "HTTP/1.1"
@@ -1490,6 +1507,9 @@ class AdminHandler(BaseHTTPRequestHandler):
                     c.ns.default_blocksize = int(req["default_blocksize"])
             elif self.path == "/admin/datanode":
                 self.controller.set_datanode(bool(req["up"]))
+            elif self.path == "/admin/reset":
+                self.controller.set_datanode(True)
+                c.reset(self.controller.defaults)
             else:
                 self.reply(404, {"error": "unknown admin path"})
                 return
@@ -1525,6 +1545,7 @@ class Controller:
         os.makedirs(storage, exist_ok=True)
         dn_host = args.datanode_host or args.host
         self.cluster = Cluster(storage, args.superuser, args.ls_limit, args.blocksize, dn_host)
+        self.defaults = {"blocksize": args.blocksize, "ls_limit": args.ls_limit}
         self.host = args.host
         self.tls = None
         if args.tls_cert:

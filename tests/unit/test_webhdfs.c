@@ -185,16 +185,35 @@ static ib_storage *open_as(fixture *f, const char *user, double mbps)
     return open_target(&t, mbps);
 }
 
-static int setup(void **state)
+/* One server for the group (starting Python is the slow part); each test
+ * gets it reset to a fresh cluster. */
+static int group_setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    if (!f || start_server(f, NULL) != 0)
+    if (!f || start_server(f, NULL) != 0) {
+        free(f);
         return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture *f = *state;
+    stop_server(f);
+    free(f);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    fixture *f = *state;
+    admin(f, "/admin/reset", "{}", NULL);
     f->st = open_as(f, "hdfs", 0);
     ib_err err;
     if (f->st->drv->mkdirs(f->st, "/backup", &err) != 0)
         return -1;
-    *state = f;
     return 0;
 }
 
@@ -202,8 +221,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     ib_storage_free(f->st);
-    stop_server(f);
-    free(f);
+    f->st = NULL;
     return 0;
 }
 
@@ -511,12 +529,12 @@ static void test_failover_to_the_other_namenode(void **state)
 
 static void test_failover_when_namenode_is_down(void **state)
 {
-    fixture *f = *state;
+    fixture g = *(fixture *)*state;
     ib_err err;
     /* The configured active NameNode is down: port 1 refuses connections. */
-    f->nn[1] = f->nn[0];
-    f->nn[0] = 1;
-    ib_storage *s = open_as(f, "hdfs", 0);
+    g.nn[1] = g.nn[0];
+    g.nn[0] = 1;
+    ib_storage *s = open_as(&g, "hdfs", 0);
     assert_int_equal(s->drv->mkdirs(s, "/backup/x", &err), 0);
     assert_int_equal(ib_webhdfs_active_namenode(s), 1);
     ib_storage_free(s);
@@ -994,7 +1012,7 @@ int main(void)
         cmocka_unit_test(test_unresolvable_datanode_is_named),
         cmocka_unit_test(test_parsers),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     curl_global_cleanup();
     return rc;
 }
