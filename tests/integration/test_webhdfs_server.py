@@ -298,9 +298,14 @@ class WebHdfsServerTest(unittest.TestCase):
     def test_checksum_matches_the_hdfs_algorithm(self):
         c = self.c
         self.assertEqual(webhdfs_server.crc32c(b"123456789"), 0xE3069283)
+        impls = [webhdfs_server.crc32c_py]
+        if webhdfs_server.crc32c_native:
+            impls.append(webhdfs_server.crc32c_native)
         for n in (0, 1, 7, 8, 9, 15, 16, 17, 511, 512, 513):  # every tail length
             blob = os.urandom(n)
-            self.assertEqual(webhdfs_server.crc32c(blob), bitwise_crc32c(blob), n)
+            for crc in impls:
+                self.assertEqual(crc(blob), bitwise_crc32c(blob), (crc.__name__, n))
+                self.assertEqual(crc(blob[n // 2:], crc(blob[:n // 2])), bitwise_crc32c(blob))
         data = os.urandom(200000)
         c.put("/backup/f", data)
         r, body = c.raw("GET", "/backup/f", "GETFILECHECKSUM")
