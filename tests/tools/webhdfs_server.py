@@ -21,10 +21,18 @@ JsonUtil, ExceptionHandler):
     is percent-decoded only.
   - Quotas are enforced as HDFS does: the disk space quota is checked per
     block allocation against a full block times replication.
+  - Old-style RENAME answers false (source missing, destination parent
+    missing, destination a file) and moves into an existing directory;
+    renameoptions=OVERWRITE is rename2 (exceptions, atomic replace).
+  - Snapshots: ALLOWSNAPSHOT superuser only, no nesting, <dir>/.snapshot
+    read-only views, a directory with snapshots cannot be deleted/renamed.
 Not modelled: Kerberos/SPNEGO and delegation tokens, ACLs, xattrs, APPEND,
-truncate, storage policies, erasure coding, symlinks, trash, leases
-(a file interrupted mid-upload is closed with the bytes received), block
-placement (one DataNode), HttpFS.
+truncate, storage policies, erasure coding and COMPOSITE-CRC checksums,
+symlinks, trash, leases (a file interrupted mid-upload is closed with the
+bytes received), block placement (one DataNode, which sends 100 Continue
+before its checks), space held only by snapshots (not counted in quotas),
+the recursive-delete subtree permission check, ParamException details of
+every parameter, the /isActive servlet, HttpFS.
 
 Usage: webhdfs_server.py [--storage DIR] [--nn-ports P0,P1] [--nn-hosts A,B] [--dn-port P]
        [--admin-port P] [--host 127.0.0.1] [--superuser hdfs]
