@@ -60,7 +60,8 @@ typedef struct ib_storage_driver {
     /* Stream src to path + IB_STORAGE_TEMP_SUFFIX, then rename onto path
      * (replacing a file there). size is the expected length (-1 unknown);
      * a short or long source is an error. On error nothing is left at path
-     * that was not there before. */
+     * that was not there before. The file is durable when put returns, or,
+     * for a driver with sync, once sync has returned. */
     int (*put)(ib_storage *s, const char *path, int64_t size, ib_reader *src, ib_err *err);
     /* Stream path's bytes into dst. */
     int (*get)(ib_storage *s, const char *path, ib_writer *dst, ib_err *err);
@@ -82,6 +83,11 @@ typedef struct ib_storage_driver {
     /* Optional (IB_STORAGE_FEAT_CHECKSUM): the store's own checksum of a file,
      * as "algorithm:hex". */
     int (*checksum)(ib_storage *s, const char *path, char *buf, size_t n, ib_err *err);
+    /* Optional: make every file put so far durable (data and name), so
+     * that puts can batch their flushes. Call it before publishing what was
+     * put (a manifest naming the files, a snapshot). NULL: puts are durable
+     * on return. */
+    int (*sync)(ib_storage *s, ib_err *err);
     void (*free)(ib_storage *s);
 } ib_storage_driver;
 
@@ -104,6 +110,12 @@ static inline void ib_storage_free(ib_storage *s)
 {
     if (s)
         s->drv->free(s);
+}
+
+/* Make every put so far durable (drv->sync when the driver has one). */
+static inline int ib_storage_sync(ib_storage *s, ib_err *err)
+{
+    return s->drv->sync ? s->drv->sync(s, err) : 0;
 }
 
 /* Write a small buffer to path through put (temp name + rename). */

@@ -631,7 +631,9 @@ static int plan_file(run *r, file_plan *p, bool *send, ib_err *err)
     bool live_ok = live.exists && !live.is_dir && live.size == p->f->size;
     if (!live_ok)
         return 0; /* missing or wrong size: send (this also repairs) */
-    if (r->res->type == IB_BACKUP_INCREMENTAL) {
+    if (r->res->type == IB_BACKUP_INCREMENTAL && !is_leftover(r, &live)) {
+        /* A leftover of an interrupted run may not have been made durable
+         * before a crash: it is checked below, not trusted by its size. */
         bool same;
         if (unchanged_since_prev(r, p, &same, err) != 0)
             return -1;
@@ -750,6 +752,15 @@ static int write_manifest(run *r, ib_err *err)
     return rc;
 }
 
+/* Drivers may batch their flushes: the manifest names only durable files,
+ * and the snapshot holds only a durable manifest. */
+static int sync_target(run *r, const char *what, ib_err *err)
+{
+    if (ib_storage_sync(r->st, err) != 0)
+        return ib_err_prefix(err, "making %s durable", what);
+    return 0;
+}
+
 /* "<UTC YYYYmmddTHHMMSSZ>-<type>", with "-<k>" when a copy of that second
  * exists already, so names stay unique and ordered. */
 static int copy_name(run *r, char *buf, size_t n, ib_err *err)
@@ -862,7 +873,9 @@ static int run_steps(run *r, ib_err *err)
         return -1;
     if (stop_requested(r))
         return interrupted(err);
-    if (verify_live(r, err) != 0 || write_manifest(r, err) != 0 || freeze(r, err) != 0)
+    if (verify_live(r, err) != 0 || sync_target(r, "the files sent", err) != 0 ||
+        write_manifest(r, err) != 0 || sync_target(r, IB_MANIFEST_NAME, err) != 0 ||
+        freeze(r, err) != 0)
         return -1;
     ib_engine_logf(
         r->ev, 6, "task %s: copy %s made: %lld files, %lld sent (%lld bytes), %lld deleted",
