@@ -495,6 +495,13 @@ static void test_errors_are_mapped(void **state)
     assert_int_equal(err.code, IB_E_TARGET_SPACE);
     assert_non_null(strstr(err.msg, "NSQuotaExceededException"));
 
+    /* A Kerberos cluster's filter answers 401 with a page, not JSON. */
+    admin(f, "/admin/fault", "{\"kind\": \"status\", \"code\": 401}", NULL);
+    assert_int_equal(s->drv->mkdirs(s, "/backup/k", &err), -1);
+    assert_int_equal(err.code, IB_E_TARGET_AUTH);
+    assert_non_null(strstr(err.msg, "http 401"));
+    assert_non_null(strstr(err.msg, "kerberos"));
+
     /* A proxy page that never goes away: status and first line. */
     admin(f, "/admin/fault", "{\"kind\": \"status\", \"code\": 502, \"count\": 50}", NULL);
     assert_int_equal(s->drv->mkdirs(s, "/backup/p", &err), -1);
