@@ -54,6 +54,12 @@ void ib_task_record_clear(ib_task_record *r);
 int ib_store_upsert_task(ib_store *st, const char *name, const char *definition, int64_t now,
                          int64_t *created_at, ib_err *err);
 
+/* ib_store_upsert_task that also fills out's created_at, runs_since_full
+ * and last slot (name and definition stay NULL): one statement instead of
+ * an upsert and a read per task at start-up. */
+int ib_store_sync_task(ib_store *st, const char *name, const char *definition, int64_t now,
+                       ib_task_record *out, ib_err *err);
+
 /* Disable every task whose name is not in names; history is kept. */
 int ib_store_disable_tasks_except(ib_store *st, const char *const *names, size_t n, ib_err *err);
 
@@ -111,6 +117,26 @@ int ib_store_get_run(ib_store *st, int64_t run_id, ib_run_record *out, bool *fou
 int ib_store_list_runs(ib_store *st, const char *task, int limit, ib_run_record **out, size_t *n,
                        ib_err *err);
 void ib_run_records_free(ib_run_record *recs, size_t n);
+
+/* What the daemon keeps in memory about a task's history. */
+typedef struct ib_task_history {
+    ib_run_record last_run; /* the newest run that ran: neither running nor skipped */
+    int64_t last_success;   /* end (or start) of the newest succeeded run; 0: none */
+} ib_task_history;
+
+/* The history of every task (task NULL) or of one, sorted by task name, in
+ * one query; tasks without a run that ran are left out. Free *out with
+ * ib_task_histories_free. */
+int ib_store_last_runs_per_task(ib_store *st, const char *task, ib_task_history **out, size_t *n,
+                                ib_err *err);
+void ib_task_histories_free(ib_task_history *h, size_t n);
+
+/* Group many writes (thousands of tasks at start-up) into one transaction;
+ * the store's own transactions inside it become savepoints. Rollback undoes
+ * everything since batch_begin. */
+int ib_store_batch_begin(ib_store *st, ib_err *err);
+int ib_store_batch_commit(ib_store *st, ib_err *err);
+void ib_store_batch_rollback(ib_store *st);
 
 /* Cheap liveness check for the watchdog: a trivial query answers. */
 int ib_store_ping(ib_store *st, ib_err *err);

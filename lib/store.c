@@ -11,9 +11,15 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+/* Statements run once per task at start-up, kept prepared: parsing the SQL
+ * each time cost more than running it. */
+enum { STMT_TASK_UNCHANGED, STMT_UPSERT_TASK, STMT_SET_LAST_SLOT, STMT_COUNT };
+
 struct ib_store {
     sqlite3 *db;
     char *path;
+    sqlite3_stmt *cached[STMT_COUNT];
+    int depth; /* open transactions: the outermost is BEGIN, inner ones are savepoints */
 };
 
 /* Migration i takes the schema from version i to i + 1. Append only. */
@@ -104,6 +110,24 @@ static int prepare(ib_store *st, const char *sql, sqlite3_stmt **stmt, ib_err *e
     return 0;
 }
 
+/* The cached statement of slot, prepared on first use; give it back with
+ * release_cached. */
+static int prepare_cached(ib_store *st, int slot, const char *sql, sqlite3_stmt **stmt, ib_err *err,
+                          const char *doing)
+{
+    if (!st->cached[slot] && sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                                &st->cached[slot], NULL) != SQLITE_OK)
+        return db_error(st, err, doing);
+    *stmt = st->cached[slot];
+    return 0;
+}
+
+static void release_cached(sqlite3_stmt *stmt)
+{
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+}
+
 /* Step a statement that returns no rows, then finalize it. */
 static int step_done(ib_store *st, sqlite3_stmt *stmt, ib_err *err, const char *doing)
 {
@@ -121,22 +145,55 @@ static int exec(ib_store *st, const char *sql, ib_err *err, const char *doing)
 }
 
 /* Writers take the lock up front so a transaction never fails half-way on
- * a lock upgrade. */
+ * a lock upgrade. Inside a batch (ib_store_batch_begin) a transaction is a
+ * savepoint, so that it can fail alone. */
 static int begin(ib_store *st, ib_err *err)
 {
-    return exec(st, "BEGIN IMMEDIATE", err, "cannot begin a transaction");
+    if (sqlite3_get_autocommit(st->db))
+        st->depth = 0; /* SQLite may have rolled back on its own */
+    const char *sql = st->depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT nested";
+    if (exec(st, sql, err, "cannot begin a transaction") < 0)
+        return -1;
+    st->depth++;
+    return 0;
 }
 
 static int commit(ib_store *st, ib_err *err)
 {
-    return exec(st, "COMMIT", err, "cannot commit");
+    const char *sql = st->depth > 1 ? "RELEASE nested" : "COMMIT";
+    if (exec(st, sql, err, "cannot commit") < 0)
+        return -1;
+    st->depth = st->depth > 0 ? st->depth - 1 : 0;
+    return 0;
 }
 
 static int rollback(ib_store *st)
 {
-    if (sqlite3_get_autocommit(st->db) == 0)
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sqlite3_get_autocommit(st->db) == 0) {
+        if (st->depth > 1)
+            sqlite3_exec(st->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
+        else
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    st->depth = st->depth > 0 && sqlite3_get_autocommit(st->db) == 0 ? st->depth - 1 : 0;
     return -1;
+}
+
+int ib_store_batch_begin(ib_store *st, ib_err *err)
+{
+    return begin(st, err);
+}
+
+int ib_store_batch_commit(ib_store *st, ib_err *err)
+{
+    if (commit(st, err) < 0)
+        return rollback(st);
+    return 0;
+}
+
+void ib_store_batch_rollback(ib_store *st)
+{
+    rollback(st);
 }
 
 static void bind_text_or_null(sqlite3_stmt *stmt, int i, const char *s)
@@ -305,6 +362,8 @@ void ib_store_close(ib_store *st)
 {
     if (!st)
         return;
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(st->cached[i]);
     sqlite3_close_v2(st->db);
     free(st->path);
     free(st);
@@ -337,29 +396,83 @@ void ib_task_record_clear(ib_task_record *r)
     memset(r, 0, sizeof *r);
 }
 
-int ib_store_upsert_task(ib_store *st, const char *name, const char *definition, int64_t now,
-                         int64_t *created_at, ib_err *err)
+/* The upsert of ib_store_upsert_task, filling the record's numbers. */
+/* created_at, runs_since_full, last_slot of the current row into rec. */
+static void read_task_numbers(sqlite3_stmt *stmt, ib_task_record *rec)
+{
+    rec->created_at = sqlite3_column_int64(stmt, 0);
+    rec->enabled = true;
+    rec->runs_since_full = sqlite3_column_int64(stmt, 1);
+    rec->has_last_slot = sqlite3_column_type(stmt, 2) != SQLITE_NULL;
+    rec->last_slot = sqlite3_column_int64(stmt, 2);
+}
+
+/* 1 when the task is stored, enabled, with this definition (rec filled),
+ * 0 when not, -1 on error. A restart then writes nothing. */
+static int task_unchanged(ib_store *st, const char *name, const char *definition,
+                          ib_task_record *rec, ib_err *err, const char *doing)
+{
+    static const char sql[] = "SELECT created_at, runs_since_full, last_slot FROM tasks"
+                              " WHERE name = ?1 AND definition = ?2 AND enabled = 1";
+    sqlite3_stmt *stmt = NULL;
+    if (prepare_cached(st, STMT_TASK_UNCHANGED, sql, &stmt, err, doing) < 0)
+        return -1;
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, definition, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        read_task_numbers(stmt, rec);
+    int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(st, err, doing);
+    release_cached(stmt);
+    return ret;
+}
+
+static int upsert_task(ib_store *st, const char *name, const char *definition, int64_t now,
+                       ib_task_record *rec, ib_err *err)
 {
     static const char sql[] =
         "INSERT INTO tasks (name, definition, created_at, enabled, runs_since_full)"
         " VALUES (?1, ?2, ?3, 1, -1)"
         " ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, enabled = 1"
-        " RETURNING created_at";
+        " RETURNING created_at, runs_since_full, last_slot";
     char doing[128];
     snprintf(doing, sizeof doing, "cannot store task %s", name);
-    sqlite3_stmt *stmt;
-    if (prepare(st, sql, &stmt, err, doing) < 0)
+    int same = task_unchanged(st, name, definition, rec, err, doing);
+    if (same != 0)
+        return same < 0 ? -1 : 0;
+    sqlite3_stmt *stmt = NULL;
+    if (prepare_cached(st, STMT_UPSERT_TASK, sql, &stmt, err, doing) < 0)
         return -1;
-    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 2, definition, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, definition, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, now);
     int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW && created_at)
-        *created_at = sqlite3_column_int64(stmt, 0);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
+        read_task_numbers(stmt, rec);
         rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    return rc == SQLITE_DONE ? 0 : db_error(st, err, doing);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : db_error(st, err, doing);
+    release_cached(stmt);
+    return ret;
+}
+
+int ib_store_upsert_task(ib_store *st, const char *name, const char *definition, int64_t now,
+                         int64_t *created_at, ib_err *err)
+{
+    ib_task_record rec;
+    memset(&rec, 0, sizeof rec);
+    if (upsert_task(st, name, definition, now, &rec, err) < 0)
+        return -1;
+    if (created_at)
+        *created_at = rec.created_at;
+    return 0;
+}
+
+int ib_store_sync_task(ib_store *st, const char *name, const char *definition, int64_t now,
+                       ib_task_record *out, ib_err *err)
+{
+    memset(out, 0, sizeof *out);
+    return upsert_task(st, name, definition, now, out, err);
 }
 
 int ib_store_disable_tasks_except(ib_store *st, const char *const *names, size_t n, ib_err *err)
@@ -421,14 +534,19 @@ int ib_store_set_last_slot(ib_store *st, const char *name, int64_t slot, ib_err 
 {
     char doing[128];
     snprintf(doing, sizeof doing, "cannot record the last slot of task %s", name);
-    sqlite3_stmt *stmt;
-    if (prepare(st, "UPDATE tasks SET last_slot = ?1 WHERE name = ?2", &stmt, err, doing) < 0)
+    sqlite3_stmt *stmt = NULL;
+    if (prepare_cached(st, STMT_SET_LAST_SLOT, "UPDATE tasks SET last_slot = ?1 WHERE name = ?2",
+                       &stmt, err, doing) < 0)
         return -1;
     sqlite3_bind_int64(stmt, 1, slot);
-    sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
-    if (step_done(st, stmt, err, doing) < 0)
+    sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    int ret = rc == SQLITE_DONE ? 0 : db_error(st, err, doing);
+    int changed = sqlite3_changes(st->db);
+    release_cached(stmt);
+    if (ret < 0)
         return -1;
-    if (sqlite3_changes(st->db) == 0)
+    if (changed == 0)
         return ib_err_set(err, IB_E_TASK_UNKNOWN, "state store %s: %s: no such task", st->path,
                           doing);
     return 0;
@@ -725,6 +843,66 @@ int ib_store_list_runs(ib_store *st, const char *task, int limit, ib_run_record 
         return -1;
     }
     *out = recs;
+    *n = len;
+    return 0;
+}
+
+void ib_task_histories_free(ib_task_history *h, size_t n)
+{
+    for (size_t i = 0; h && i < n; i++)
+        ib_run_record_clear(&h[i].last_run);
+    free(h);
+}
+
+/* One statement for every task: the index on (task, id) finds each task's
+ * newest run that ran and its newest success without reading the rest. */
+int ib_store_last_runs_per_task(ib_store *st, const char *task, ib_task_history **out, size_t *n,
+                                ib_err *err)
+{
+    static const char sql[] =
+        "SELECT " RUN_COLUMNS ","
+        " (SELECT coalesce(nullif(s.\"end\", 0), s.start) FROM runs s"
+        "   WHERE s.task = runs.task AND s.result = 'succeeded' ORDER BY s.id DESC LIMIT 1)"
+        " FROM runs WHERE id IN"
+        " (SELECT (SELECT r.id FROM runs r WHERE r.task = t.name"
+        "          AND r.result NOT IN ('running', 'skipped') ORDER BY r.id DESC LIMIT 1)"
+        "  FROM tasks t WHERE ?1 IS NULL OR t.name = ?1)"
+        " ORDER BY task";
+    const char *doing = "cannot read the last runs of the tasks";
+    ib_task_history *h = NULL;
+    size_t len = 0, cap = 0;
+    sqlite3_stmt *stmt;
+    *out = NULL;
+    *n = 0;
+    if (prepare(st, sql, &stmt, err, doing) < 0)
+        return -1;
+    bind_text_or_null(stmt, 1, task);
+    int rc = SQLITE_DONE, ret = 0;
+    while (ret == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t new_cap = cap ? cap * 2 : 64;
+            ib_task_history *grown = realloc(h, new_cap * sizeof *grown);
+            if (!grown) {
+                ret = ib_err_set(err, IB_E_NOMEM, "state store %s: %s: out of memory", st->path,
+                                 doing);
+                break;
+            }
+            h = grown;
+            cap = new_cap;
+        }
+        if ((ret = read_run_row(st, stmt, &h[len].last_run, err)) == 0) {
+            h[len].last_success = sqlite3_column_int64(stmt, 14);
+            len++;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_error(st, err, doing);
+    sqlite3_finalize(stmt);
+    if (ret < 0) {
+        ib_task_histories_free(h, len);
+        return -1;
+    }
+    *out = h;
     *n = len;
     return 0;
 }
