@@ -236,11 +236,17 @@ static void resp_reset(wh_resp *rs)
     memset(rs, 0, sizeof *rs);
 }
 
+/* Keep a body: a JSON answer up to JSON_MAX (more fails the transfer); with
+ * rs->max set (the answer can only be an error there), the first rs->max
+ * bytes, enough to report it. */
 static bool resp_append(wh_resp *rs, const char *data, size_t len)
 {
-    size_t max = rs->max ? rs->max : JSON_MAX;
-    if (rs->len + len > max)
+    if (rs->max && rs->len + len > rs->max)
+        len = rs->max - rs->len;
+    if (!rs->max && rs->len + len > JSON_MAX)
         return false;
+    if (len == 0)
+        return true;
     if (rs->len + len + 1 > rs->cap) {
         size_t cap = rs->cap ? rs->cap : 1024;
         while (cap < rs->len + len + 1)
