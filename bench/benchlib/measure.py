@@ -1,9 +1,9 @@
 """Measuring processes: wall time, CPU seconds and peak RSS of a process tree.
 
-Peak RSS is the sum over the processes of a tree of each one's VmHWM (its
-own peak), sampled from /proc while the tree runs: an upper bound of the
-tree's simultaneous peak, measured the same way for this project and its
-peers. CPU seconds come from the kernel's accounting (wait4 for peers,
+Peak RSS is the highest sum, over the processes of a tree alive at the
+same time, of each one's VmHWM (its own peak), sampled from /proc every
+10 ms while the tree runs: an upper bound of the tree's simultaneous peak,
+measured the same way for this project and its peers. CPU seconds come from the kernel's accounting (wait4 for peers,
 /proc/<pid>/stat cumulative fields for the daemon and its reaped workers).
 """
 
@@ -92,33 +92,30 @@ def context_switches(pid):
 
 
 class PeakSampler:
-    """Samples the VmHWM of every process in the trees of `roots` (pids)
-    until stopped; peak_kib() is the sum of each process's highest value,
-    excluding pids in `exclude`."""
+    """Samples the processes in the trees of `roots` (pids) until stopped:
+    peak_kib() is the highest sum, over the processes alive at one sample, of
+    their VmHWM (each one's own peak so far), excluding pids in `exclude`.
+    Processes that ran one after the other are not added up."""
 
     def __init__(self, roots, exclude=()):
         self.roots = list(roots)
         self.exclude = set(exclude)
-        self.hwm = {}
+        self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self):
+        total = 0
         for root in self.roots:
             for pid in tree(root):
-                if pid in self.exclude:
-                    continue
-                v = hwm_kib(pid)
-                if v > self.hwm.get(pid, 0):
-                    self.hwm[pid] = v
+                if pid not in self.exclude:
+                    total += hwm_kib(pid)
+        self.peak = max(self.peak, total)
 
     def _loop(self):
         while not self._stop.is_set():
             self._sample()
             self._stop.wait(SAMPLE_INTERVAL)
-
-    def add_root(self, pid):
-        self.roots.append(pid)
 
     def start(self):
         self._thread.start()
@@ -131,7 +128,7 @@ class PeakSampler:
         return self.peak_kib()
 
     def peak_kib(self):
-        return sum(self.hwm.values())
+        return self.peak
 
 
 class Result:
