@@ -6,11 +6,13 @@
 #include <stdio.h>
 
 typedef struct ib_config {
-    int max_parallel_runs;     /* default 2, 1..64 */
-    int log_level;             /* syslog priority, default 6 (info); "debug".."err" in the file */
-    char *staging_dir;         /* NULL: <state-dir>/staging */
-    double max_bandwidth_mbps; /* default for tasks; 0 = unlimited */
-    int shutdown_timeout_s;    /* how long SIGTERM waits for workers, default 30 */
+    int max_parallel_runs;       /* default 2, 1..64 */
+    int log_level;               /* syslog priority, default 6 (info); "debug".."err" in the file */
+    char *staging_dir;           /* NULL: <state-dir>/staging */
+    double max_bandwidth_mbps;   /* default for tasks; 0 = unlimited */
+    int shutdown_timeout_s;      /* how long SIGTERM waits for workers, default 30 */
+    int progress_log_interval_s; /* journal progress line of a running run; 0 = off; default 30 */
+    char *metrics_file;          /* Prometheus text-format file (absolute); NULL = off */
 } ib_config;
 
 /* Defaults, then <config_dir>/iotdb-backupd.conf if it exists. Problems go

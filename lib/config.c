@@ -21,6 +21,8 @@ static void config_defaults(ib_config *cfg)
         .staging_dir = NULL,
         .max_bandwidth_mbps = 0,
         .shutdown_timeout_s = 30,
+        .progress_log_interval_s = 30,
+        .metrics_file = NULL,
     };
 }
 
@@ -44,10 +46,28 @@ static void check_log_level(ib_jcheck *c, const cJSON *root, ib_config *cfg)
     }
 }
 
+/* metrics_file: an absolute path of a file (the textfile collector reads
+ * "*.prom" files of one directory). */
+static void check_metrics_file(ib_jcheck *c, const cJSON *root, ib_config *cfg)
+{
+    const char *path = NULL;
+    if (ib_jcheck_abs_path(c, root, "", "metrics_file", false, &path) <= 0)
+        return;
+    size_t len = strlen(path);
+    if (path[len - 1] == '/') {
+        ib_jcheck_error(c, "/metrics_file", "must name a file, not a directory: \"%s\"", path);
+        return;
+    }
+    if (!(cfg->metrics_file = strdup(path)))
+        ib_jcheck_error(c, "/metrics_file", "out of memory");
+}
+
 static void check_settings(ib_jcheck *c, const cJSON *root, ib_config *cfg)
 {
-    static const char *const keys[] = {"max_parallel_runs", "log_level", "staging_dir",
-                                       "max_bandwidth_mbps", "shutdown_timeout_s"};
+    static const char *const keys[] = {"max_parallel_runs",  "log_level",
+                                       "staging_dir",        "max_bandwidth_mbps",
+                                       "shutdown_timeout_s", "progress_log_interval_s",
+                                       "metrics_file"};
     ib_jcheck_keys(c, root, "", keys, ARRAY_LEN(keys));
     int64_t n = 0;
     if (ib_jcheck_int(c, root, "", "max_parallel_runs", false, 1, 64, &n) > 0)
@@ -60,6 +80,9 @@ static void check_settings(ib_jcheck *c, const cJSON *root, ib_config *cfg)
     ib_jcheck_number(c, root, "", "max_bandwidth_mbps", false, 0, &cfg->max_bandwidth_mbps);
     if (ib_jcheck_int(c, root, "", "shutdown_timeout_s", false, 1, 3600, &n) > 0)
         cfg->shutdown_timeout_s = (int)n;
+    if (ib_jcheck_int(c, root, "", "progress_log_interval_s", false, 0, 86400, &n) > 0)
+        cfg->progress_log_interval_s = (int)n;
+    check_metrics_file(c, root, cfg);
 }
 
 int ib_config_load(const char *config_dir, ib_config *out, ib_diags *diags)
@@ -98,6 +121,8 @@ void ib_config_free(ib_config *cfg)
 {
     free(cfg->staging_dir);
     cfg->staging_dir = NULL;
+    free(cfg->metrics_file);
+    cfg->metrics_file = NULL;
 }
 
 int ib_check_config(const char *config_dir, ib_diags *diags, size_t *n_tasks)
