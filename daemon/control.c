@@ -110,41 +110,59 @@ static void on_written(uv_write_t *req, int status)
     free(w);
 }
 
-/* Send one answer line; takes ownership of answer. */
-static void client_send(client *c, cJSON *answer)
+static bool client_writable(client *c)
 {
-    if (uv_is_closing((uv_handle_t *)&c->pipe)) {
-        cJSON_Delete(answer);
-        return;
-    }
+    if (uv_is_closing((uv_handle_t *)&c->pipe))
+        return false;
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > CLIENT_QUEUE_HARD_MAX) {
-        cJSON_Delete(answer);
         ibd_log_warning("control: a client does not read its answers; disconnecting it");
         client_close(c);
+        return false;
+    }
+    return true;
+}
+
+/* Send len bytes of a malloc'd answer line ending in '\n' (NULL: out of
+ * memory); takes ownership of line. */
+static void client_send_line(client *c, char *line, size_t len)
+{
+    if (!client_writable(c)) {
+        free(line);
         return;
     }
-    char *text = answer ? cJSON_PrintUnformatted(answer) : NULL;
-    cJSON_Delete(answer);
-    write_req *w = text ? calloc(1, sizeof *w) : NULL;
-    size_t len = text ? strlen(text) : 0;
-    char *data = w ? realloc(text, len + 2) : NULL;
-    if (!data) {
-        free(w);
-        free(text);
+    write_req *w = line ? calloc(1, sizeof *w) : NULL;
+    if (!w) {
+        free(line);
         ibd_log_err("control: out of memory answering a client");
         client_close(c);
         return;
     }
-    data[len] = '\n';
-    data[len + 1] = '\0';
     w->c = c;
-    w->data = data;
-    uv_buf_t buf = uv_buf_init(data, (unsigned)(len + 1));
+    w->data = line;
+    uv_buf_t buf = uv_buf_init(line, (unsigned)len);
     if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_written) != 0) {
         free(w->data);
         free(w);
         client_close(c);
     }
+}
+
+/* Send one answer line; takes ownership of answer. */
+static void client_send(client *c, cJSON *answer)
+{
+    if (!client_writable(c)) {
+        cJSON_Delete(answer);
+        return;
+    }
+    char *text = answer ? cJSON_PrintUnformatted(answer) : NULL;
+    cJSON_Delete(answer);
+    size_t len = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, len + 2) : NULL;
+    if (!line)
+        free(text);
+    else
+        memcpy(line + len, "\n", 2);
+    client_send_line(c, line, len + 1);
 }
 
 static cJSON *answer_new(bool ok)
@@ -215,6 +233,7 @@ static void on_run_progress(ibd_run_waiter *w, const ibd_run *run)
     cJSON_AddNumberToObject(a, "files_total", (double)run->files_total);
     cJSON_AddNumberToObject(a, "bytes_done", (double)run->bytes_done);
     cJSON_AddNumberToObject(a, "bytes_total", (double)run->bytes_total);
+    ibd_status_add_rate(a, run);
     client_send(c, a);
 }
 
@@ -315,9 +334,10 @@ static void handle_request(client *c, const cJSON *req)
         return;
     }
     if (strcmp(cmd->valuestring, "status") == 0) {
-        cJSON *a = ibd_status_answer(c->ctl->d);
-        if (a)
-            client_send(c, a);
+        size_t len = 0;
+        char *text = ibd_status_text(c->ctl->d, &len);
+        if (text)
+            client_send_line(c, text, len);
         else
             send_error(c, IB_E_NOMEM, "out of memory building the status");
     } else if (strcmp(cmd->valuestring, "run") == 0) {

@@ -9,6 +9,7 @@
 #include "ib_store.h"
 #include "ib_task.h"
 #include "linebuf.h"
+#include "rate.h"
 #include "taskheap.h"
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +17,16 @@
 #include <uv.h>
 
 typedef struct ibd_run ibd_run;
+
+/* What a task's runs left behind, kept in memory (history.h) so that status
+ * and metrics need no store queries. */
+typedef struct ibd_history {
+    bool has_last_run;
+    ib_run_record last_run; /* the newest run that ran (not skipped); strings owned */
+    double last_duration_s; /* exact for runs of this process, else end - start */
+    int64_t last_success;   /* unix seconds of the newest success; 0: none */
+    int64_t copies_kept;    /* valid copies after the newest success of this process; -1: unknown */
+} ibd_history;
 
 /* One enabled task. */
 typedef struct ibd_task {
@@ -25,6 +36,7 @@ typedef struct ibd_task {
     int64_t last_slot;  /* periodic: slots up to here are handled (mirrors the store) */
     ibd_heap_node node; /* due time of the next slot; in the heap for periodic tasks */
     ibd_run *run;       /* its queued or running run, or NULL */
+    ibd_history hist;
 } ibd_task;
 
 /* Someone (a control client) following a run with `run --wait`. */
@@ -53,6 +65,8 @@ struct ibd_run {
     /* live progress */
     char phase[32];
     int64_t files_done, files_total, bytes_done, bytes_total;
+    ibd_rate rate;             /* bytes per second over a sliding window */
+    uv_timer_t progress_timer; /* the journal's progress line */
     /* worker process */
     uv_process_t proc;
     uv_pipe_t in, out;
@@ -67,7 +81,8 @@ struct ibd_run {
     ib_result result;
     ib_backup_type done_type;
     char copy[96];
-    int64_t files_total_r, files_sent, bytes_sent, files_deleted;
+    int64_t files_total_r, files_sent, bytes_sent, files_deleted, copies_kept;
+    time_t ended;
     char *error_code;
     char *error;
     double duration_s;
@@ -75,6 +90,7 @@ struct ibd_run {
 };
 
 typedef struct ibd_control ibd_control;
+typedef struct ibd_metrics ibd_metrics;
 
 typedef struct ibd {
     uv_loop_t *loop;
@@ -96,6 +112,7 @@ typedef struct ibd {
     ibd_run *runs;
     int n_running, n_queued;
     ibd_control *control;
+    ibd_metrics *metrics; /* the metrics file writer (metrics.h), from start-up on */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog, shutdown_timer;
     bool watchdog_on;

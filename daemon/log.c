@@ -88,6 +88,11 @@ static void append_fields_text(FILE *out, const ibd_log_fields *f)
         fprintf(out, " FILES_SENT=%" PRId64 " BYTES_SENT=%" PRId64, f->files_sent, f->bytes_sent);
     if (f->has_duration)
         fprintf(out, " DURATION_S=%.1f", f->duration_s);
+    if (f->has_progress)
+        fprintf(out,
+                " FILES_DONE=%" PRId64 " FILES_TOTAL=%" PRId64 " BYTES_DONE=%" PRId64
+                " BYTES_TOTAL=%" PRId64,
+                f->files_done, f->files_total, f->bytes_done, f->bytes_total);
 }
 
 /* One line: newlines inside the message would split it, so they become spaces. */
@@ -123,7 +128,7 @@ static void write_text_line(int priority, const ibd_log_fields *f, const char *m
 }
 
 typedef struct iov_list {
-    struct iovec iov[20];
+    struct iovec iov[24];
     int n;
 } iov_list;
 
@@ -174,6 +179,12 @@ static void write_journal(const char *file, int line, const char *func, int prio
         }
         if (f->has_duration)
             iov_add(&l, "DURATION_S=%.1f", f->duration_s);
+        if (f->has_progress) {
+            iov_add(&l, "FILES_DONE=%" PRId64, f->files_done);
+            iov_add(&l, "FILES_TOTAL=%" PRId64, f->files_total);
+            iov_add(&l, "BYTES_DONE=%" PRId64, f->bytes_done);
+            iov_add(&l, "BYTES_TOTAL=%" PRId64, f->bytes_total);
+        }
     }
     if (sd_journal_sendv(l.iov, l.n) < 0)
         write_text_line(priority, f, msg); /* journal gone: keep the message */

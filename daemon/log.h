@@ -24,6 +24,8 @@ typedef struct ibd_log_fields {
     int64_t files_sent, bytes_sent;
     bool has_duration;
     double duration_s;
+    bool has_progress; /* FILES_DONE= FILES_TOTAL= BYTES_DONE= BYTES_TOTAL= */
+    int64_t files_done, files_total, bytes_done, bytes_total;
 } ibd_log_fields;
 
 /* Choose the sink from $JOURNAL_STREAM and fd 2. */

@@ -5,6 +5,7 @@
 #include "ib_config.h"
 #include "ib_storage.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgid.h"
 #include "notify.h"
 #include "reload.h"
@@ -13,6 +14,7 @@
 #include "status.h"
 #include "worker.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -157,6 +159,7 @@ static void finish(ibd *d)
     ibd_control_close(d);
     ibd_sched_stop(d);
     ibd_watchdog_stop(d);
+    ibd_metrics_stop(d);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -176,6 +179,7 @@ void ibd_on_runs_changed(ibd *d)
         return;
     }
     ibd_status_notify(d);
+    ibd_metrics_changed(d);
 }
 
 static void on_shutdown_timeout(uv_timer_t *t)
@@ -302,6 +306,8 @@ static int start(ibd *d, ib_err *err)
     start_signals(d);
     ibd_watchdog_start(d);
     d->started_at = time(NULL);
+    if (ibd_metrics_open(d, err) != 0)
+        return -1;
     ibd_runs_pump(d);
     ibd_log_fields f = {.msgid = IBD_MSGID_DAEMON_STARTED};
     ibd_log(LOG_INFO, &f, "iotdb-backupd %s started: %zu task(s), config %s, state %s", IB_VERSION,
@@ -328,6 +334,7 @@ static void cleanup(ibd *d)
     uv_run(d->loop, UV_RUN_DEFAULT); /* close callbacks */
     uv_loop_close(d->loop);
     ibd_control_free(d);
+    ibd_metrics_free(d);
     ibd_heap_free(&d->heap);
     for (size_t i = 0; i < d->n_tasks; i++)
         ibd_task_free(d->tasks[i]);
@@ -378,10 +385,8 @@ static int run_daemon(const options *o)
     return status;
 }
 
-int main(int argc, char **argv)
+static int daemon_main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], IBD_WORKER_FLAG) == 0)
-        return ibd_worker_main(argc, argv);
     options o = {NULL, NULL, NULL, false};
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
@@ -396,4 +401,18 @@ int main(int argc, char **argv)
     ibd_log_init();
     signal(SIGPIPE, SIG_IGN); /* peers that vanish show up as write errors */
     return run_daemon(&o);
+}
+
+int main(int argc, char **argv)
+{
+    /* Before any thread exists (libuv's pool, libcurl's resolver): libcurl
+     * requires it, in the daemon and in its workers. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "iotdb-backupd: cannot initialise libcurl\n");
+        return 1;
+    }
+    int status = argc > 1 && strcmp(argv[1], IBD_WORKER_FLAG) == 0 ? ibd_worker_main(argc, argv)
+                                                                   : daemon_main(argc, argv);
+    curl_global_cleanup();
+    return status;
 }

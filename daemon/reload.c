@@ -1,7 +1,9 @@
 #include "reload.h"
 
+#include "history.h"
 #include "ib_storage.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgid.h"
 #include "notify.h"
 #include "runs.h"
@@ -108,6 +110,10 @@ static ibd_task *take_added(ibd *d, ib_task *def, time_t now)
     }
     /* A run of an earlier incarnation of this task may still be going. */
     t->run = ibd_runs_find_active(d, def->name);
+    ib_err err;
+    ib_err_clear(&err);
+    if (ibd_history_load_task(d, t, &err) != 0)
+        ibd_log_err("task %s: %s", def->name, err.msg);
     ibd_sched_task_added(d, t, &rec, now);
     ib_task_record_clear(&rec);
     return t;
@@ -217,9 +223,14 @@ static cJSON *apply(ibd *d, ib_config *cfg, ib_taskset *set, const ib_diags *dia
 {
     reload_diff diff = {cJSON_CreateArray(), cJSON_CreateArray(), cJSON_CreateArray(), 0};
     size_t n = 0;
-    ibd_task **tasks = merge_tasks(d, set, &n, &diff);
     ib_err err;
     ib_err_clear(&err);
+    /* One transaction for the store writes of every added or changed task;
+     * without it (store busy), each write is its own. */
+    bool batch = ib_store_batch_begin(d->store, &err) == 0;
+    if (!batch)
+        ibd_log_warning("reload: %s", err.msg);
+    ibd_task **tasks = merge_tasks(d, set, &n, &diff);
     if (!tasks || ibd_apply_settings(d, cfg, &err) != 0) {
         /* out of memory: answer so, the old state is partly gone */
         ibd_log_err("reload: out of memory");
@@ -231,6 +242,9 @@ static cJSON *apply(ibd *d, ib_config *cfg, ib_taskset *set, const ib_diags *dia
         d->n_tasks = n;
     }
     disable_missing(d);
+    if (batch && ib_store_batch_commit(d->store, &err) != 0)
+        ibd_log_err("reload: %s", err.msg);
+    ibd_metrics_configure(d);
     ibd_log_diags(diags); /* warnings */
     ibd_set_config_errors(d, diags);
     ibd_runs_pump(d);

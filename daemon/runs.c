@@ -1,5 +1,6 @@
 #include "runs.h"
 
+#include "history.h"
 #include "ib_sched.h"
 #include "log.h"
 #include "msgid.h"
@@ -203,7 +204,7 @@ static void record_outcome(ibd_run *run)
     memset(&rec, 0, sizeof rec);
     rec.type = run->done_type;
     rec.result = run->result;
-    rec.end = time(NULL);
+    rec.end = run->ended;
     rec.files_total = run->files_total_r;
     rec.files_sent = run->files_sent;
     rec.bytes_sent = run->bytes_sent;
@@ -282,6 +283,7 @@ static void close_handles(ibd_run *run)
     close_handle(run, (uv_handle_t *)&run->in);
     close_handle(run, (uv_handle_t *)&run->out);
     close_handle(run, (uv_handle_t *)&run->proc);
+    close_handle(run, (uv_handle_t *)&run->progress_timer);
 }
 
 /* The outcome is known: record, log, tell waiters, forget the run. The run is
@@ -292,8 +294,12 @@ static void run_complete(ibd_run *run)
     if (!run->has_result)
         outcome_without_result(run);
     run->duration_s = (double)(uv_hrtime() - run->accepted_ns) / 1e9;
+    run->ended = time(NULL);
     record_outcome(run);
     log_outcome(run);
+    ibd_task *t = ibd_find_task(d, run->task);
+    if (t)
+        ibd_history_record_run(t, run);
     ibd_run_waiter *w = run->waiters;
     run->waiters = NULL;
     while (w) {
@@ -367,6 +373,7 @@ static void on_worker_progress(ibd_run *run, const cJSON *ev)
     run->files_total = json_int(ev, "files_total");
     run->bytes_done = json_int(ev, "bytes_done");
     run->bytes_total = json_int(ev, "bytes_total");
+    ibd_rate_add(&run->rate, uv_hrtime(), run->bytes_done);
     notify_progress(run);
 }
 
@@ -387,6 +394,7 @@ static void on_worker_result(ibd_run *run, const cJSON *ev)
     run->files_sent = json_int(ev, "files_sent");
     run->bytes_sent = json_int(ev, "bytes_sent");
     run->files_deleted = json_int(ev, "files_deleted");
+    run->copies_kept = json_int(ev, "copies_kept");
     const char *code = json_str(ev, "error_code");
     const char *error = json_str(ev, "error");
     if (error)
@@ -504,9 +512,10 @@ static int spawn_worker(ibd_run *run)
                     NULL};
     uv_pipe_init(d->loop, &run->in, 0);
     uv_pipe_init(d->loop, &run->out, 0);
-    run->in.data = run->out.data = run->proc.data = run;
+    uv_timer_init(d->loop, &run->progress_timer);
+    run->in.data = run->out.data = run->proc.data = run->progress_timer.data = run;
     run->handles_inited = true;
-    run->open_handles = 3;
+    run->open_handles = 4;
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&run->in},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&run->out},
@@ -529,6 +538,49 @@ static int spawn_worker(ibd_run *run)
     return 0;
 }
 
+/* "1.5 GiB" */
+static void human_bytes(double v, char *buf, size_t n)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, n, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+}
+
+/* The journal's progress line of a running run (progress_log_interval_s). */
+static void on_progress_timer(uv_timer_t *timer)
+{
+    ibd_run *run = timer->data;
+    if (run->state != IBD_RUN_RUNNING || run->exited)
+        return;
+    char done[32], total[32], rate_text[48] = "", eta_text[48] = "";
+    human_bytes((double)run->bytes_done, done, sizeof done);
+    human_bytes((double)run->bytes_total, total, sizeof total);
+    double rate, eta;
+    uint64_t now = uv_hrtime();
+    if (ibd_rate_get(&run->rate, now, &rate)) {
+        char r[32];
+        human_bytes(rate, r, sizeof r);
+        snprintf(rate_text, sizeof rate_text, ", %s/s", r);
+    }
+    if (ibd_rate_eta(&run->rate, now, run->bytes_done, run->bytes_total, &eta))
+        snprintf(eta_text, sizeof eta_text, ", about %.0f s left", eta);
+    ibd_log_fields f = run_fields(run);
+    f.has_progress = true;
+    f.files_done = run->files_done;
+    f.files_total = run->files_total;
+    f.bytes_done = run->bytes_done;
+    f.bytes_total = run->bytes_total;
+    ibd_log(LOG_INFO, &f,
+            "backup of task %s (run %" PRId64 ") %s: %" PRId64 " of %" PRId64
+            " file(s), %s of %s%s%s",
+            run->task, run->id, run->phase, run->files_done, run->files_total, done, total,
+            rate_text, eta_text);
+}
+
 static void run_start(ibd *d, ibd_run *run)
 {
     run->state = IBD_RUN_RUNNING;
@@ -546,6 +598,10 @@ static void run_start(ibd *d, ibd_run *run)
     f.msgid = IBD_MSGID_BACKUP_STARTED;
     ibd_log(LOG_INFO, &f, "backup of task %s started (run %" PRId64 ", %s, trigger %s)", run->task,
             run->id, ib_backup_type_name(run->type), ib_trigger_name(run->trigger));
+    int every_s = d->cfg.progress_log_interval_s;
+    if (every_s > 0)
+        uv_timer_start(&run->progress_timer, on_progress_timer, (uint64_t)every_s * 1000u,
+                       (uint64_t)every_s * 1000u);
 }
 
 void ibd_runs_pump(ibd *d)

@@ -1,5 +1,6 @@
 #include "scheduler.h"
 
+#include "history.h"
 #include "ib_sched.h"
 #include "log.h"
 #include "msgid.h"
@@ -42,6 +43,7 @@ ibd_task *ibd_task_new(ib_task *def, int64_t created_at)
     t->created_at = created_at;
     t->started_text = ibd_task_started_text(def);
     t->node.pos = IBD_HEAP_NONE;
+    ibd_history_init(&t->hist);
     return t;
 }
 
@@ -52,6 +54,7 @@ void ibd_task_free(ibd_task *t)
     if (t->def)
         ib_task_free(t->def);
     free(t->started_text);
+    ibd_history_clear(&t->hist);
     free(t);
 }
 
@@ -258,29 +261,21 @@ static void on_wake(void *ctx, bool clock_changed)
 static int sync_task(ibd *d, ib_task *def, time_t now, ibd_task **out, ib_task_record *rec,
                      ib_err *err)
 {
-    int64_t created_at = 0;
-    bool found = false;
-    if (ib_store_upsert_task(d->store, def->name, def->canonical_json, now, &created_at, err) !=
-            0 ||
-        ib_store_get_task(d->store, def->name, rec, &found, err) != 0)
+    if (ib_store_sync_task(d->store, def->name, def->canonical_json, now, rec, err) != 0)
         return -1;
-    *out = ibd_task_new(def, created_at);
+    *out = ibd_task_new(def, rec->created_at);
     if (!*out)
         return ib_err_set(err, IB_E_NOMEM, "out of memory loading task %s", def->name);
     return 0;
 }
 
-int ibd_sched_start(ibd *d, ib_taskset *set, ib_err *err)
+/* The store side of start-up: one transaction for every task, since
+ * thousands of separate commits take seconds. */
+static int sync_tasks(ibd *d, ib_taskset *set, const char **names, ib_task_record *recs, time_t now,
+                      ib_err *err)
 {
-    time_t now = time(NULL);
-    d->tasks = calloc(set->len ? set->len : 1, sizeof *d->tasks);
-    const char **names = calloc(set->len ? set->len : 1, sizeof *names);
-    ib_task_record *recs = calloc(set->len ? set->len : 1, sizeof *recs);
-    if (!d->tasks || !names || !recs) {
-        free(names);
-        free(recs);
-        return ib_err_set(err, IB_E_NOMEM, "out of memory loading tasks");
-    }
+    if (ib_store_batch_begin(d->store, err) != 0)
+        return -1;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < set->len; i++) {
         rc = sync_task(d, set->items[i], now, &d->tasks[i], &recs[i], err);
@@ -296,6 +291,26 @@ int ibd_sched_start(ibd *d, ib_taskset *set, ib_err *err)
         rc = ibd_clockwatch_init(d->loop, &d->clock, on_wake, d, err);
     for (size_t i = 0; rc == 0 && i < d->n_tasks; i++)
         ibd_sched_task_added(d, d->tasks[i], &recs[i], now);
+    if (rc == 0)
+        return ib_store_batch_commit(d->store, err);
+    ib_store_batch_rollback(d->store);
+    return -1;
+}
+
+int ibd_sched_start(ibd *d, ib_taskset *set, ib_err *err)
+{
+    time_t now = time(NULL);
+    d->tasks = calloc(set->len ? set->len : 1, sizeof *d->tasks);
+    const char **names = calloc(set->len ? set->len : 1, sizeof *names);
+    ib_task_record *recs = calloc(set->len ? set->len : 1, sizeof *recs);
+    if (!d->tasks || !names || !recs) {
+        free(names);
+        free(recs);
+        return ib_err_set(err, IB_E_NOMEM, "out of memory loading tasks");
+    }
+    int rc = sync_tasks(d, set, names, recs, now, err);
+    if (rc == 0)
+        rc = ibd_history_load_all(d, err);
     for (size_t i = 0; i < set->len; i++) {
         ib_task_record_clear(&recs[i]);
         if (set->items[i])

@@ -6,6 +6,7 @@
 #include "scheduler.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -56,6 +57,21 @@ static cJSON *target_json(const ib_target *t)
     return o;
 }
 
+void ibd_status_add_rate(cJSON *o, const ibd_run *run)
+{
+    uint64_t now = uv_hrtime();
+    double rate, eta;
+    if (run->state == IBD_RUN_RUNNING && ibd_rate_get(&run->rate, now, &rate))
+        cJSON_AddNumberToObject(o, "rate_bytes_per_s", rate < 0 ? 0 : (double)(int64_t)rate);
+    else
+        cJSON_AddNullToObject(o, "rate_bytes_per_s");
+    if (run->state == IBD_RUN_RUNNING &&
+        ibd_rate_eta(&run->rate, now, run->bytes_done, run->bytes_total, &eta))
+        cJSON_AddNumberToObject(o, "eta_s", (double)(int64_t)(eta + 0.5));
+    else
+        cJSON_AddNullToObject(o, "eta_s");
+}
+
 void ibd_status_add_progress(cJSON *o, const ibd_run *run)
 {
     cJSON_AddNumberToObject(o, "run_id", (double)run->id);
@@ -67,9 +83,10 @@ void ibd_status_add_progress(cJSON *o, const ibd_run *run)
     cJSON_AddNumberToObject(o, "files_total", (double)run->files_total);
     cJSON_AddNumberToObject(o, "bytes_done", (double)run->bytes_done);
     cJSON_AddNumberToObject(o, "bytes_total", (double)run->bytes_total);
+    ibd_status_add_rate(o, run);
 }
 
-static cJSON *run_record_json(const ib_run_record *r)
+static cJSON *run_record_json(const ib_run_record *r, double duration_s)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "run_id", (double)r->id);
@@ -78,7 +95,7 @@ static cJSON *run_record_json(const ib_run_record *r)
     cJSON_AddStringToObject(o, "result", ib_result_name(r->result));
     add_time(o, "start", r->start);
     add_time(o, "end", r->end);
-    cJSON_AddNumberToObject(o, "duration_s", r->end >= r->start ? (double)(r->end - r->start) : 0);
+    cJSON_AddNumberToObject(o, "duration_s", (double)(int64_t)(duration_s * 10 + 0.5) / 10);
     add_str(o, "copy", r->copy);
     cJSON_AddNumberToObject(o, "files_total", (double)r->files_total);
     cJSON_AddNumberToObject(o, "files_sent", (double)r->files_sent);
@@ -89,39 +106,7 @@ static cJSON *run_record_json(const ib_run_record *r)
     return o;
 }
 
-/* The newest finished run (the newest may be the one still running). */
-static cJSON *last_run_json(ibd *d, const char *task)
-{
-    ib_run_record *recs = NULL;
-    size_t n = 0;
-    ib_err err;
-    ib_err_clear(&err);
-    if (ib_store_list_runs(d->store, task, 2, &recs, &n, &err) != 0) {
-        ibd_log_err("status: %s", err.msg);
-        return cJSON_CreateNull();
-    }
-    cJSON *out = NULL;
-    for (size_t i = 0; i < n && !out; i++)
-        if (recs[i].result != IB_RESULT_RUNNING)
-            out = run_record_json(&recs[i]);
-    ib_run_records_free(recs, n);
-    return out ? out : cJSON_CreateNull();
-}
-
-static void add_last_success(ibd *d, cJSON *o, const char *task)
-{
-    ib_run_record rec;
-    memset(&rec, 0, sizeof rec);
-    bool found = false;
-    ib_err err;
-    ib_err_clear(&err);
-    if (ib_store_last_run_with_result(d->store, task, IB_RESULT_SUCCEEDED, &rec, &found, &err) != 0)
-        ibd_log_err("status: %s", err.msg);
-    add_time(o, "last_success", found ? (rec.end ? rec.end : rec.start) : 0);
-    ib_run_record_clear(&rec);
-}
-
-static cJSON *task_json(ibd *d, const ibd_task *t)
+static cJSON *task_json(const ibd_task *t)
 {
     const ib_task *def = t->def;
     cJSON *o = cJSON_CreateObject();
@@ -155,26 +140,56 @@ static cJSON *task_json(ibd *d, const ibd_task *t)
         cJSON_AddStringToObject(o, "state", "idle");
         cJSON_AddNullToObject(o, "running");
     }
-    cJSON_AddItemToObject(o, "last_run", last_run_json(d, def->name));
-    add_last_success(d, o, def->name);
+    if (t->hist.has_last_run)
+        cJSON_AddItemToObject(o, "last_run",
+                              run_record_json(&t->hist.last_run, t->hist.last_duration_s));
+    else
+        cJSON_AddNullToObject(o, "last_run");
+    add_time(o, "last_success", t->hist.last_success);
     return o;
 }
 
-cJSON *ibd_status_answer(ibd *d)
+/* Print item (deleted here) compactly to out; false without memory. */
+static bool put_json(FILE *out, cJSON *item)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
+    char *text = item ? cJSON_PrintUnformatted(item) : NULL;
+    cJSON_Delete(item);
+    if (!text)
+        return false;
+    fputs(text, out);
+    cJSON_free(text);
+    return true;
+}
+
+/* The answer is printed piece by piece: a tree of every task at once would
+ * take many times the memory of the text. */
+char *ibd_status_text(const ibd *d, size_t *len)
+{
+    char *text = NULL;
+    FILE *out = open_memstream(&text, len);
+    if (!out)
         return NULL;
-    cJSON_AddNumberToObject(o, "v", 1);
-    cJSON_AddBoolToObject(o, "ok", true);
-    cJSON_AddItemToObject(o, "daemon", daemon_json(d));
-    cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
-    for (size_t i = 0; i < d->n_tasks; i++)
-        cJSON_AddItemToArray(tasks, task_json(d, d->tasks[i]));
-    cJSON *errors = cJSON_AddArrayToObject(o, "config_errors");
-    for (size_t i = 0; i < d->n_config_errors; i++)
+    bool ok = true;
+    fputs("{\"v\":1,\"ok\":true,\"daemon\":", out);
+    ok = put_json(out, daemon_json(d));
+    fputs(",\"tasks\":[", out);
+    for (size_t i = 0; ok && i < d->n_tasks; i++) {
+        if (i > 0)
+            fputc(',', out);
+        ok = put_json(out, task_json(d->tasks[i]));
+    }
+    fputs("],\"config_errors\":", out);
+    cJSON *errors = cJSON_CreateArray();
+    for (size_t i = 0; errors && i < d->n_config_errors; i++)
         cJSON_AddItemToArray(errors, cJSON_CreateString(d->config_errors[i]));
-    return o;
+    bool errors_ok = put_json(out, errors);
+    ok = ok && errors_ok;
+    fputs("}\n", out);
+    if (fclose(out) != 0 || !ok) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 void ibd_status_line(const ibd *d, char *buf, size_t n)

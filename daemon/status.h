@@ -6,9 +6,9 @@
 #include "daemon.h"
 #include <cjson/cJSON.h>
 
-/* The complete status answer (see docs/control-protocol.md), or NULL
- * without memory. */
-cJSON *ibd_status_answer(ibd *d);
+/* The complete status answer (see docs/control-protocol.md) as one line
+ * ending in '\n' (*len bytes, malloc'd), or NULL without memory. */
+char *ibd_status_text(const ibd *d, size_t *len);
 
 /* "3 tasks, 1 running, next: nightly at 2026-11-24T02:00:00+01:00" */
 void ibd_status_line(const ibd *d, char *buf, size_t n);
@@ -16,7 +16,10 @@ void ibd_status_line(const ibd *d, char *buf, size_t n);
 /* Send STATUS= when the line changed. */
 void ibd_status_notify(ibd *d);
 
-/* The "running" object of a run (also used for progress events). */
+/* The "running" object of a run. */
 void ibd_status_add_progress(cJSON *o, const ibd_run *run);
+/* "rate_bytes_per_s" and "eta_s" of a run (null while unknown); also in
+ * the progress events of run --wait. */
+void ibd_status_add_rate(cJSON *o, const ibd_run *run);
 
 #endif

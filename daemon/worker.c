@@ -124,6 +124,7 @@ static void emit_result(worker_ctx *w, const ib_backup_result *res, ib_backup_ty
     cJSON_AddNumberToObject(ev, "bytes_sent", (double)res->bytes_sent);
     cJSON_AddNumberToObject(ev, "files_deleted", (double)res->files_deleted);
     cJSON_AddNumberToObject(ev, "copies_pruned", (double)res->copies_pruned);
+    cJSON_AddNumberToObject(ev, "copies_kept", (double)res->copies_kept);
     if (err->code == IB_OK) {
         cJSON_AddNullToObject(ev, "error_code");
         cJSON_AddNullToObject(ev, "error");

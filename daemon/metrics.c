@@ -1,0 +1,447 @@
+#include "metrics.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct ibd_metrics {
+    ibd *d;
+    char *path;          /* NULL: off */
+    char *stale_path;    /* a former path, removed once its write in flight is done */
+    const char *writing; /* the path of the write in flight (owned by the job) */
+    uv_timer_t timer;    /* coalesces changes; armed only while dirty */
+    uint64_t last_ms;    /* uv_now of the latest write's start */
+    bool dirty, in_flight, stopping, stopped;
+    char last_error[IB_ERR_MSG_MAX]; /* logged once until the writes work again */
+};
+
+/* One write in the thread pool; owns copies of everything it touches. */
+typedef struct write_job {
+    uv_work_t req;
+    ibd_metrics *m;
+    char *path;
+    char *text;
+    size_t len;
+    int rc;
+    ib_err err;
+} write_job;
+
+/* ---- the text ---- */
+
+void ibd_metrics_put_label_value(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\\\", out);
+        else if (*s == '"')
+            fputs("\\\"", out);
+        else if (*s == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+static void family(FILE *out, const char *name, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+static void task_sample(FILE *out, const char *name, const ibd_task *t, const char *value)
+{
+    fprintf(out, "%s{task=\"", name);
+    ibd_metrics_put_label_value(out, t->def->name);
+    fprintf(out, "\"} %s\n", value);
+}
+
+static void task_int(FILE *out, const char *name, const ibd_task *t, int64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    task_sample(out, name, t, buf);
+}
+
+static void render_daemon(const ibd *d, bool up, FILE *out)
+{
+    family(out, "iotdb_backupd_up", "1 while iotdb-backupd runs; 0 when it stopped.");
+    fprintf(out, "iotdb_backupd_up %d\n", up ? 1 : 0);
+    family(out, "iotdb_backupd_build_info", "Version of iotdb-backupd (value always 1).");
+    fprintf(out, "iotdb_backupd_build_info{version=\"");
+    ibd_metrics_put_label_value(out, IB_VERSION);
+    fprintf(out, "\"} 1\n");
+    family(out, "iotdb_backupd_start_time_seconds",
+           "When the daemon started, in seconds since the Unix epoch.");
+    fprintf(out, "iotdb_backupd_start_time_seconds %lld\n", (long long)d->started_at);
+    family(out, "iotdb_backupd_tasks", "Enabled tasks (valid task files).");
+    fprintf(out, "iotdb_backupd_tasks %zu\n", d->n_tasks);
+    family(out, "iotdb_backupd_config_errors",
+           "Errors the latest load or reload found in the configuration files.");
+    fprintf(out, "iotdb_backupd_config_errors %zu\n", d->n_config_errors);
+    family(out, "iotdb_backupd_runs", "Runs by state: running, or queued for a free slot.");
+    fprintf(out, "iotdb_backupd_runs{state=\"running\"} %d\n", d->n_running);
+    fprintf(out, "iotdb_backupd_runs{state=\"queued\"} %d\n", d->n_queued);
+}
+
+/* The results a run that ran can have: one series each, 1 for the last. */
+static const ib_result RESULTS[] = {IB_RESULT_SUCCEEDED, IB_RESULT_FAILED, IB_RESULT_INTERRUPTED};
+
+static void render_last_result(const ibd *d, FILE *out)
+{
+    family(out, "iotdb_backupd_last_run_result",
+           "Result of the task's last run: 1 for its result, 0 for the others.");
+    for (size_t i = 0; i < d->n_tasks; i++) {
+        const ibd_task *t = d->tasks[i];
+        if (!t->hist.has_last_run)
+            continue;
+        for (size_t k = 0; k < sizeof RESULTS / sizeof RESULTS[0]; k++) {
+            fprintf(out, "iotdb_backupd_last_run_result{task=\"");
+            ibd_metrics_put_label_value(out, t->def->name);
+            fprintf(out, "\",result=\"%s\"} %d\n", ib_result_name(RESULTS[k]),
+                    t->hist.last_run.result == RESULTS[k] ? 1 : 0);
+        }
+    }
+}
+
+static void render_last_run(const ibd *d, FILE *out)
+{
+    static const struct {
+        const char *name, *help;
+    } fams[] = {
+        {"iotdb_backupd_last_run_timestamp_seconds",
+         "When the task's last run ended, in seconds since the Unix epoch."},
+        {"iotdb_backupd_last_run_duration_seconds", "How long the task's last run took."},
+        {"iotdb_backupd_last_run_bytes_sent", "Bytes the task's last run sent to the target."},
+        {"iotdb_backupd_last_run_files_sent", "Files the task's last run sent to the target."},
+    };
+    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+        family(out, fams[f].name, fams[f].help);
+        for (size_t i = 0; i < d->n_tasks; i++) {
+            const ibd_task *t = d->tasks[i];
+            const ib_run_record *r = &t->hist.last_run;
+            if (!t->hist.has_last_run)
+                continue;
+            char v[32];
+            if (f == 0)
+                snprintf(v, sizeof v, "%" PRId64, r->end ? r->end : r->start);
+            else if (f == 1)
+                snprintf(v, sizeof v, "%.3f", t->hist.last_duration_s);
+            else
+                snprintf(v, sizeof v, "%" PRId64, f == 2 ? r->bytes_sent : r->files_sent);
+            task_sample(out, fams[f].name, t, v);
+        }
+    }
+}
+
+static void render_tasks(const ibd *d, FILE *out)
+{
+    family(out, "iotdb_backupd_last_success_timestamp_seconds",
+           "When the task's last successful run ended, in seconds since the Unix epoch.");
+    for (size_t i = 0; i < d->n_tasks; i++)
+        if (d->tasks[i]->hist.last_success > 0)
+            task_int(out, "iotdb_backupd_last_success_timestamp_seconds", d->tasks[i],
+                     d->tasks[i]->hist.last_success);
+    render_last_result(d, out);
+    render_last_run(d, out);
+    family(out, "iotdb_backupd_copies_kept",
+           "Valid copies on the target after the task's last successful run of this daemon.");
+    for (size_t i = 0; i < d->n_tasks; i++)
+        if (d->tasks[i]->hist.copies_kept >= 0)
+            task_int(out, "iotdb_backupd_copies_kept", d->tasks[i], d->tasks[i]->hist.copies_kept);
+    family(out, "iotdb_backupd_next_run_timestamp_seconds",
+           "When the task's next scheduled run is due, in seconds since the Unix epoch.");
+    for (size_t i = 0; i < d->n_tasks; i++)
+        if (ibd_heap_contains(&d->tasks[i]->node))
+            task_int(out, "iotdb_backupd_next_run_timestamp_seconds", d->tasks[i],
+                     (int64_t)d->tasks[i]->node.due);
+    family(out, "iotdb_backupd_running", "1 while a run of the task is running, else 0.");
+    for (size_t i = 0; i < d->n_tasks; i++) {
+        const ibd_run *run = d->tasks[i]->run;
+        task_int(out, "iotdb_backupd_running", d->tasks[i],
+                 run && run->state == IBD_RUN_RUNNING ? 1 : 0);
+    }
+}
+
+void ibd_metrics_render(const ibd *d, bool up, FILE *out)
+{
+    render_daemon(d, up, out);
+    render_tasks(d, out);
+}
+
+/* The text for d, malloc'd; NULL without memory. */
+static char *render_text(const ibd *d, bool up, size_t *len)
+{
+    char *text = NULL;
+    FILE *out = open_memstream(&text, len);
+    if (!out)
+        return NULL;
+    ibd_metrics_render(d, up, out);
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* ---- writing ---- */
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* fsync the directory holding path, so the rename survives a crash. */
+static int sync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int ibd_metrics_write_file(const char *path, const char *data, size_t len, ib_err *err)
+{
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp", path) < 0)
+        return ib_err_set(err, IB_E_NOMEM, "out of memory");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? ib_err_errno(err, IB_E_IO, errno, "metrics file: cannot create %s", tmp) : 0;
+    /* Readable by the node exporter's user despite the service's UMask=0027. */
+    if (rc == 0 && fchmod(fd, 0644) != 0)
+        rc = ib_err_errno(err, IB_E_IO, errno, "metrics file: cannot chmod %s", tmp);
+    if (rc == 0 && (write_all(fd, data, len) != 0 || fsync(fd) != 0))
+        rc = ib_err_errno(err, IB_E_IO, errno, "metrics file: cannot write %s", tmp);
+    if (fd >= 0 && close(fd) != 0 && rc == 0)
+        rc = ib_err_errno(err, IB_E_IO, errno, "metrics file: cannot write %s", tmp);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = ib_err_errno(err, IB_E_IO, errno, "metrics file: cannot rename %s to %s", tmp, path);
+    if (rc == 0 && sync_parent(path) != 0)
+        rc = ib_err_errno(err, IB_E_IO, errno, "metrics file: cannot sync the directory of %s",
+                          path);
+    if (rc != 0 && fd >= 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* A file metrics_file no longer names: removed, so that the collector does
+ * not serve it forever. Takes ownership of old. */
+static void retire_path(ibd_metrics *m, char *old)
+{
+    if (m->in_flight && !m->stale_path && strcmp(old, m->writing) == 0) {
+        m->stale_path = old; /* after its write */
+        return;
+    }
+    if ((!m->path || strcmp(old, m->path) != 0) && unlink(old) != 0 && errno != ENOENT)
+        ibd_log_warning("metrics file: cannot remove the former %s: %s", old, strerror(errno));
+    free(old);
+}
+
+static void remove_stale(ibd_metrics *m)
+{
+    char *old = m->stale_path;
+    m->stale_path = NULL;
+    if (old)
+        retire_path(m, old);
+}
+
+/* Errors are logged once, and their end too: a full disk must not flood. */
+static void note_result(ibd_metrics *m, int rc, const ib_err *err)
+{
+    if (rc == 0) {
+        if (m->last_error[0])
+            ibd_log_notice("metrics file %s is written again", m->path ? m->path : "");
+        m->last_error[0] = '\0';
+        return;
+    }
+    if (strcmp(m->last_error, err->msg) == 0)
+        return;
+    snprintf(m->last_error, sizeof m->last_error, "%s", err->msg);
+    ibd_log_fields f = {.error_code = ib_code_name(err->code)};
+    ibd_log(LOG_ERR, &f, "%s; HINT: check the directory of metrics_file and its permissions",
+            err->msg);
+}
+
+/* The last write at shutdown, on the loop thread: nothing else is left. */
+static void write_final(ibd_metrics *m)
+{
+    m->stopped = true;
+    remove_stale(m);
+    if (!m->path)
+        return;
+    size_t len = 0;
+    char *text = render_text(m->d, false, &len);
+    ib_err err;
+    ib_err_clear(&err);
+    int rc = text ? ibd_metrics_write_file(m->path, text, len, &err)
+                  : ib_err_set(&err, IB_E_NOMEM, "metrics file: out of memory");
+    note_result(m, rc, &err);
+    free(text);
+}
+
+static void schedule(ibd_metrics *m);
+
+static void do_write(uv_work_t *req)
+{
+    write_job *j = (write_job *)req;
+    ib_err_clear(&j->err);
+    j->rc = ibd_metrics_write_file(j->path, j->text, j->len, &j->err);
+}
+
+static void after_write(uv_work_t *req, int status)
+{
+    write_job *j = (write_job *)req;
+    ibd_metrics *m = j->m;
+    m->in_flight = false;
+    m->writing = NULL;
+    if (status == 0)
+        note_result(m, j->rc, &j->err);
+    free(j->path);
+    free(j->text);
+    free(j);
+    if (m->stopping) {
+        write_final(m);
+        return;
+    }
+    remove_stale(m);
+    if (m->dirty)
+        schedule(m);
+}
+
+static void start_write(ibd_metrics *m)
+{
+    m->dirty = false;
+    if (!m->path)
+        return;
+    write_job *j = calloc(1, sizeof *j);
+    if (j)
+        j->path = strdup(m->path);
+    if (j && j->path)
+        j->text = render_text(m->d, true, &j->len);
+    if (!j || !j->path || !j->text) {
+        if (j) {
+            free(j->path);
+            free(j);
+        }
+        ib_err err;
+        ib_err_set(&err, IB_E_NOMEM, "metrics file: out of memory");
+        note_result(m, -1, &err);
+        return;
+    }
+    j->m = m;
+    m->last_ms = uv_now(m->d->loop);
+    m->in_flight = true;
+    m->writing = j->path;
+    int rc = uv_queue_work(m->d->loop, &j->req, do_write, after_write);
+    if (rc != 0) {
+        m->in_flight = false;
+        m->writing = NULL;
+        free(j->path);
+        free(j->text);
+        free(j);
+        ibd_log_err("metrics file: cannot queue the write: %s", uv_strerror(rc));
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    ibd_metrics *m = t->data;
+    if (m->in_flight || m->stopping)
+        return; /* after_write schedules again */
+    start_write(m);
+}
+
+static void schedule(ibd_metrics *m)
+{
+    if (m->in_flight || uv_is_active((uv_handle_t *)&m->timer))
+        return;
+    uint64_t now = uv_now(m->d->loop);
+    uint64_t next = m->last_ms ? m->last_ms + IBD_METRICS_MIN_INTERVAL_MS : 0;
+    uv_timer_start(&m->timer, on_timer, next > now ? next - now : 0, 0);
+}
+
+/* ---- life cycle ---- */
+
+int ibd_metrics_open(ibd *d, ib_err *err)
+{
+    ibd_metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return ib_err_set(err, IB_E_NOMEM, "out of memory");
+    m->d = d;
+    uv_timer_init(d->loop, &m->timer);
+    m->timer.data = m;
+    d->metrics = m;
+    ibd_metrics_configure(d);
+    return 0;
+}
+
+void ibd_metrics_configure(ibd *d)
+{
+    ibd_metrics *m = d->metrics;
+    if (!m || m->stopping)
+        return;
+    const char *want = d->cfg.metrics_file;
+    if (m->path && want && strcmp(m->path, want) == 0)
+        return;
+    char *old = m->path;
+    m->path = NULL;
+    if (want && !(m->path = strdup(want)))
+        ibd_log_err("metrics file: out of memory");
+    if (old)
+        retire_path(m, old);
+    if (m->path)
+        ibd_log_info("writing metrics to %s", m->path);
+    ibd_metrics_changed(d);
+}
+
+void ibd_metrics_changed(ibd *d)
+{
+    ibd_metrics *m = d->metrics;
+    if (!m || m->stopping || !m->path)
+        return;
+    m->dirty = true;
+    schedule(m);
+}
+
+void ibd_metrics_stop(ibd *d)
+{
+    ibd_metrics *m = d->metrics;
+    if (!m || m->stopping)
+        return;
+    m->stopping = true;
+    uv_close((uv_handle_t *)&m->timer, NULL);
+    if (!m->in_flight)
+        write_final(m);
+}
+
+void ibd_metrics_free(ibd *d)
+{
+    ibd_metrics *m = d->metrics;
+    if (!m)
+        return;
+    free(m->path);
+    free(m->stale_path);
+    free(m);
+    d->metrics = NULL;
+}
