@@ -1,5 +1,6 @@
 /* Storage: driver selection and helpers shared by every driver. */
 #include "ib_storage.h"
+#include "ib_webhdfs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,9 @@ int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage *
     case IB_TARGET_LOCALDIR:
         return ib_storage_local_new(target->target_path, bandwidth_mbps, out, err);
     case IB_TARGET_REMOTEHDFS:
-        return ib_err_set(err, IB_E_TARGET_IO,
-                          "target %s: RemoteHDFS driver not available in this build",
-                          target->target_path ? target->target_path : "(none)");
+        /* Kerberos credentials come from the worker's environment
+         * (KRB5CCNAME, KRB5_CLIENT_KTNAME), so no state dir is needed here. */
+        return ib_storage_webhdfs_new(target, bandwidth_mbps, NULL, out, err);
     }
     return ib_err_set(err, IB_E_INTERNAL, "target: unknown type %d", (int)target->type);
 }
