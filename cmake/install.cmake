@@ -60,7 +60,8 @@ install(DIRECTORY DESTINATION "${IB_CONFIG_DIR}/tasks.d")
 install(FILES ${PROJECT_SOURCE_DIR}/conf/iotdb-backupd.conf DESTINATION "${CMAKE_INSTALL_DOCDIR}/examples")
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/conf/tasks.d DESTINATION "${CMAKE_INSTALL_DOCDIR}/examples"
         FILES_MATCHING PATTERN "*.json")
-install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/control-protocol.md DESTINATION "${CMAKE_INSTALL_DOCDIR}")
+file(GLOB _ib_docs CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/docs/*.md")
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${_ib_docs} DESTINATION "${CMAKE_INSTALL_DOCDIR}")
 
 # Man pages, built from docs/man/*.scd with scdoc (compressed, as Debian
 # ships them).

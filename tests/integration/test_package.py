@@ -172,9 +172,8 @@ class TestPackageFile(PackageTestCase):
         depends = sh(["dpkg-deb", "-f", self.deb, "Depends"]).stdout.strip()
         names = {d.strip().split(" ", 1)[0] for d in depends.split(",")}
         self.assertGreaterEqual(names, {"libuv1", "libcurl4", "libsqlite3-0", "libcjson1",
-                                        "libsystemd0", "libc6", "systemd"})
-        # Every library the programs link (libnettle8 once the HDFS checksum
-        # is linked in) is a dependency.
+                                        "libsystemd0", "libnettle8", "libc6", "systemd"})
+        # Every library the programs link is a dependency.
         for prog in ("usr/sbin/iotdb-backupd", "usr/bin/iotdb-backupctl"):
             self.assertLessEqual(needed_packages(os.path.join(self.extracted, prog)), names,
                                  prog)
@@ -201,6 +200,8 @@ class TestPackageFile(PackageTestCase):
             CONFFILE: "-rw-r--r--",
             "/etc/iotdb-backupd/tasks.d/": "drwxr-xr-x",
             "/usr/share/doc/iotdb-backupd/README.md": "-rw-r--r--",
+            "/usr/share/doc/iotdb-backupd/control-protocol.md": "-rw-r--r--",
+            "/usr/share/doc/iotdb-backupd/metrics.md": "-rw-r--r--",
             "/usr/share/doc/iotdb-backupd/examples/iotdb-backupd.conf": "-rw-r--r--",
             "/usr/share/doc/iotdb-backupd/examples/tasks.d/example-localdir.json": "-rw-r--r--",
             "/usr/share/doc/iotdb-backupd/examples/tasks.d/example-remotehdfs.json":
