@@ -7,10 +7,13 @@
  * problem (on LocalDir it is often an NFS share that is not mounted; writing
  * into the mount point would fill the local disk). The task directory is not
  * created: when it does not exist yet, the probe file is written in the target
- * path and snapshots are tried on a scratch directory that is removed again. */
+ * path and snapshots are tried on a scratch directory that is removed again.
+ * On RemoteHDFS both NameNodes are asked (which is active, clock skew) and the
+ * space quota is compared with the last copy's size. */
 #include "ib_engine.h"
 #include "ib_iotdb_rest.h"
 #include "ib_source.h"
+#include "ib_webhdfs.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -248,8 +251,11 @@ static void check_probe_file(verify *v, ib_storage *s, const char *dir)
 static const char SNAPSHOT_HINT[] = "HINT: on HDFS an administrator allows snapshots with "
                                     "'hdfs dfsadmin -allowSnapshot <dir>'";
 
-static void check_snapshots_existing(verify *v, ib_storage *s, const char *task_dir)
+/* Sets *last_bytes to the size of the newest valid copy (-1 none). */
+static void check_snapshots_existing(verify *v, ib_storage *s, const char *task_dir,
+                                     int64_t *last_bytes)
 {
+    *last_bytes = -1;
     ib_err err;
     ib_err_clear(&err);
     ib_copy_info *c = NULL;
@@ -262,8 +268,11 @@ static void check_snapshots_existing(verify *v, ib_storage *s, const char *task_
         return;
     }
     size_t valid = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         valid += c[i].valid;
+        if (c[i].valid)
+            *last_bytes = c[i].bytes;
+    }
     ok(v, "task directory %s: snapshots ok, %zu copies (%zu valid)", task_dir, n, valid);
     if (valid < n)
         ib_engine_logf(v->ev, 4, "task directory %s: %zu copies without a valid manifest", task_dir,
@@ -304,6 +313,91 @@ static void check_snapshots_scratch(verify *v, ib_storage *s)
     free(dir);
 }
 
+/* ---- RemoteHDFS cluster ---- */
+
+/* The feature description requires consistent time on both ends: copy names
+ * and schedules use the local clock, HDFS records the NameNode's. */
+#define MAX_CLOCK_SKEW_MS 30000
+
+static void check_namenodes(verify *v, ib_storage *s)
+{
+    const ib_target *t = &v->task->target;
+    ib_engine_logf(v->ev, 5, "cluster %s: namenode rpc port %d, WebHDFS port %d",
+                   t->nameservice ? t->nameservice : "(no nameservice)", t->namenode_rpc_port,
+                   t->namenode_http_port);
+    ib_webhdfs_namenode nn[2];
+    ib_err err;
+    ib_err_clear(&err);
+    int n = ib_webhdfs_probe(s, nn, &err);
+    if (n < 0) {
+        v->nomem = true;
+        return;
+    }
+    int active = 0;
+    for (int i = 0; i < n; i++) {
+        const char *role = i == 0 ? "active_namenode" : "standby_namenode";
+        if (!nn[i].reachable || (nn[i].active && nn[i].error[0])) {
+            /* One NameNode down is survivable (HA), both is not: warn here. */
+            ib_engine_logf(v->ev, 4, "namenode %s (%s) cannot be used: %s", nn[i].name, role,
+                           nn[i].error);
+            continue;
+        }
+        active += nn[i].active;
+        if (nn[i].has_clock)
+            ib_engine_logf(v->ev, 5, "namenode %s (%s): %s, clock skew %+.1f s", nn[i].name, role,
+                           nn[i].active ? "active" : "standby", (double)nn[i].clock_skew_ms / 1000);
+        else
+            ib_engine_logf(v->ev, 5, "namenode %s (%s): %s, no Date header", nn[i].name, role,
+                           nn[i].active ? "active" : "standby");
+        int64_t skew = nn[i].clock_skew_ms < 0 ? -nn[i].clock_skew_ms : nn[i].clock_skew_ms;
+        if (nn[i].has_clock && skew > MAX_CLOCK_SKEW_MS)
+            problem(v,
+                    "namenode %s: clock differs from this host's by %+.0f s (more than %d s). "
+                    "HINT: synchronise both clocks with NTP (chrony or systemd-timesyncd)",
+                    nn[i].name, (double)nn[i].clock_skew_ms / 1000, MAX_CLOCK_SKEW_MS / 1000);
+    }
+    if (active == 0)
+        problem(v,
+                "no active namenode among %s%s%s. HINT: check target.active_namenode, "
+                "standby_namenode and namenode_http_port, and 'hdfs haadmin -getAllServiceState'",
+                nn[0].name, n > 1 ? " and " : "", n > 1 ? nn[1].name : "");
+    else
+        ok(v, "cluster %s: active namenode found", t->nameservice ? t->nameservice : "");
+}
+
+/* Free space quota of dir against need bytes of files (with the replication
+ * the directory shows so far). */
+static void check_quota(verify *v, ib_storage *s, const char *dir, int64_t need)
+{
+    ib_webhdfs_space sp;
+    ib_err err;
+    ib_err_clear(&err);
+    if (ib_webhdfs_content_summary(s, dir, &sp, &err) != 0) {
+        problem(v, "%s. HINT: check permissions on %s", err.msg, dir);
+        note_nomem(v, &err);
+        return;
+    }
+    if (sp.ns_quota >= 0 && sp.ns_count >= sp.ns_quota)
+        problem(v,
+                "%s: name quota reached (%lld of %lld files and directories). HINT: raise it "
+                "with 'hdfs dfsadmin -setQuota', or lower target.max_copies",
+                dir, (long long)sp.ns_count, (long long)sp.ns_quota);
+    if (sp.space_quota < 0 || need <= 0)
+        return;
+    double replication = sp.length > 0 ? (double)sp.space_consumed / (double)sp.length : 3.0;
+    int64_t free_bytes = sp.space_quota - sp.space_consumed;
+    int64_t need_raw = (int64_t)((double)need * (replication < 1 ? 1 : replication));
+    if (free_bytes < need_raw)
+        problem(v,
+                "%s: space quota has %lld bytes free, the last copy needs %lld (%lld bytes "
+                "replicated). HINT: raise the quota with 'hdfs dfsadmin -setSpaceQuota', or "
+                "lower target.max_copies",
+                dir, (long long)(free_bytes > 0 ? free_bytes : 0), (long long)need,
+                (long long)need_raw);
+    else
+        ok(v, "%s: space quota has room for a copy like the last", dir);
+}
+
 static void check_target_dirs(verify *v, ib_storage *s, const char *task_dir_name)
 {
     char *task_dir = NULL;
@@ -322,7 +416,12 @@ static void check_target_dirs(verify *v, ib_storage *s, const char *task_dir_nam
         return;
     }
     check_probe_file(v, s, task_dir);
-    check_snapshots_existing(v, s, task_dir);
+    int64_t last_bytes;
+    check_snapshots_existing(v, s, task_dir, &last_bytes);
+    if (v->task->target.type == IB_TARGET_REMOTEHDFS) {
+        check_quota(v, s, v->task->target.target_path, last_bytes);
+        check_quota(v, s, task_dir, last_bytes);
+    }
     free(task_dir);
 }
 
@@ -333,7 +432,9 @@ static void check_target(verify *v, const char *task_dir_name)
     ib_err err;
     ib_err_clear(&err);
     ib_storage_info info = {0};
-    if (ib_storage_open(t, 0, &s, &err) != 0 || s->drv->stat(s, t->target_path, &info, &err) != 0) {
+    if (ib_storage_open(t, 0, &s, &err) == 0 && t->type == IB_TARGET_REMOTEHDFS)
+        check_namenodes(v, s);
+    if (!s || s->drv->stat(s, t->target_path, &info, &err) != 0) {
         problem(v, "target %s (%s) cannot be reached: %s. HINT: check the target settings in %s",
                 t->target_path, ib_target_type_name(t->type), err.msg,
                 v->task->file ? v->task->file : v->task->name);

@@ -380,8 +380,9 @@ int ctl_cmd_verify(const ctl_opts *o, int argc, char **argv)
     local_task lt;
     if (load_task(o, argv[optind], &lt) < 0)
         return CTL_EXIT_FAIL;
-    /* Problems (priority 3) are the result: stdout, one per line. */
-    local_events le = {.out = stdout, .max_priority = 4, .tty = 0};
+    /* Problems (priority 3) are the result: stdout, one per line; notices
+     * (5) say what was checked (the HDFS cluster's identity and NameNodes). */
+    local_events le = {.out = stdout, .max_priority = 5, .tty = 0};
     ib_engine_events ev = make_events(&le);
     ib_err err;
     ib_err_clear(&err);

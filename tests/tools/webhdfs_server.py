@@ -846,6 +846,7 @@ class Cluster:
         self.active = 0
         self.liststatus_batch = True
         self.rename_options = True
+        self.clock_skew_s = 0.0  # added to the Date header of every answer
         self.lock = threading.Lock()
         self.faults = []
         self.open_conns = {}  # node -> sockets of live connections
@@ -871,6 +872,7 @@ class Cluster:
             self.active = 0
             self.liststatus_batch = True
             self.rename_options = True
+            self.clock_skew_s = 0.0
             self.ls_limit = defaults["ls_limit"]
 
     def count(self, key, sub):
@@ -970,12 +972,19 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return self.server_version
 
+    def date_time_string(self, timestamp=None):
+        # The Date header, off by the admin knob clock_skew_s (verify's check).
+        return super().date_time_string(time.time() + self.cluster.clock_skew_s)
+
     def log_message(self, fmt, *args):
         if os.environ.get("WEBHDFS_SERVER_LOG"):
             sys.stderr.write("%s %s\n" % (self.node, fmt % args))
 
     def setup(self):
         super().setup()
+        # Headers and body go out in two writes: without this, Nagle holds
+        # the body until the client's delayed ACK (40 ms per request).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.cluster.count("connections", self.node)
         with self.cluster.lock:
             self.cluster.open_conns.setdefault(self.node, set()).add(self.connection)
@@ -1474,7 +1483,8 @@ class DataNodeHandler(Handler):
 class AdminHandler(BaseHTTPRequestHandler):
     """POST /admin/state {"active": 0|1|-1}; /admin/fault {...}; /admin/clear;
     /admin/reset (a fresh cluster, as at start); /admin/quota {"path", "ns_quota", "ds_quota"}; /admin/config {"ls_limit",
-    "liststatus_batch", "rename_options", "default_blocksize"}; /admin/datanode {"up": bool};
+    "liststatus_batch", "rename_options", "default_blocksize", "clock_skew_s" (seconds added
+    to every Date header)}; /admin/datanode {"up": bool};
     GET /admin/stats."""
     protocol_version = "HTTP/1.1"
     cluster = None
@@ -1538,6 +1548,8 @@ class AdminHandler(BaseHTTPRequestHandler):
                     c.rename_options = bool(req["rename_options"])
                 if "default_blocksize" in req:
                     c.ns.default_blocksize = int(req["default_blocksize"])
+                if "clock_skew_s" in req:
+                    c.clock_skew_s = float(req["clock_skew_s"])
             elif self.path == "/admin/datanode":
                 self.controller.set_datanode(bool(req["up"]))
             elif self.path == "/admin/reset":
