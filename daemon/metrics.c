@@ -21,30 +21,101 @@ struct ibd_metrics {
     char last_error[IB_ERR_MSG_MAX]; /* logged once until the writes work again */
 };
 
-/* One write in the thread pool; owns copies of everything it touches. */
+/* What the file shows of one task, copied on the loop thread: the text is
+ * made in the thread pool, where the daemon's state must not be read. */
+typedef struct snap_task {
+    char name[IB_TASK_NAME_MAX + 1];
+    bool has_last_run, scheduled, running;
+    ib_result result;
+    int64_t last_end, bytes_sent, files_sent, last_success, copies_kept, next_due;
+    double duration_s;
+} snap_task;
+
+typedef struct snapshot {
+    bool up;
+    int64_t started_at;
+    size_t n_tasks, n_config_errors;
+    int n_running, n_queued;
+    snap_task *tasks;
+} snapshot;
+
+/* One write in the thread pool; owns everything it touches. */
 typedef struct write_job {
     uv_work_t req;
     ibd_metrics *m;
     char *path;
-    char *text;
-    size_t len;
+    snapshot snap;
     int rc;
     ib_err err;
 } write_job;
 
+/* ---- the snapshot ---- */
+
+static void snap_one(const ibd_task *t, snap_task *s)
+{
+    const ibd_history *h = &t->hist;
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", t->def->name);
+    s->has_last_run = h->has_last_run;
+    s->result = h->last_run.result;
+    s->last_end = h->last_run.end ? h->last_run.end : h->last_run.start;
+    s->bytes_sent = h->last_run.bytes_sent;
+    s->files_sent = h->last_run.files_sent;
+    s->duration_s = h->last_duration_s;
+    s->last_success = h->last_success;
+    s->copies_kept = h->copies_kept;
+    s->scheduled = ibd_heap_contains(&t->node);
+    s->next_due = s->scheduled ? (int64_t)t->node.due : 0;
+    s->running = t->run && t->run->state == IBD_RUN_RUNNING;
+}
+
+/* 0, or -1 without memory. */
+static int snap_take(const ibd *d, bool up, snapshot *s)
+{
+    *s = (snapshot){.up = up,
+                    .started_at = d->started_at,
+                    .n_tasks = d->n_tasks,
+                    .n_config_errors = d->n_config_errors,
+                    .n_running = d->n_running,
+                    .n_queued = d->n_queued};
+    s->tasks = calloc(d->n_tasks ? d->n_tasks : 1, sizeof *s->tasks);
+    if (!s->tasks)
+        return -1;
+    for (size_t i = 0; i < d->n_tasks; i++)
+        snap_one(d->tasks[i], &s->tasks[i]);
+    return 0;
+}
+
+static void snap_free(snapshot *s)
+{
+    free(s->tasks);
+    s->tasks = NULL;
+}
+
 /* ---- the text ---- */
+
+/* The file is tens of MB with many thousand tasks: the FILE is ours alone,
+ * so its lock is skipped. */
+static void put(FILE *out, const char *s)
+{
+    fputs_unlocked(s, out);
+}
 
 void ibd_metrics_put_label_value(FILE *out, const char *s)
 {
+    if (!strpbrk(s, "\\\"\n")) {
+        put(out, s);
+        return;
+    }
     for (; *s; s++) {
         if (*s == '\\')
-            fputs("\\\\", out);
+            put(out, "\\\\");
         else if (*s == '"')
-            fputs("\\\"", out);
+            put(out, "\\\"");
         else if (*s == '\n')
-            fputs("\\n", out);
+            put(out, "\\n");
         else
-            fputc(*s, out);
+            fputc_unlocked(*s, out);
     }
 }
 
@@ -53,139 +124,169 @@ static void family(FILE *out, const char *name, const char *help)
     fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 }
 
-static void task_sample(FILE *out, const char *name, const ibd_task *t, const char *value)
+static void task_sample(FILE *out, const char *name, const snap_task *t, const char *value)
 {
-    fprintf(out, "%s{task=\"", name);
-    ibd_metrics_put_label_value(out, t->def->name);
-    fprintf(out, "\"} %s\n", value);
+    put(out, name);
+    put(out, "{task=\"");
+    ibd_metrics_put_label_value(out, t->name);
+    put(out, "\"} ");
+    put(out, value);
+    fputc_unlocked('\n', out);
 }
 
-static void task_int(FILE *out, const char *name, const ibd_task *t, int64_t v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%" PRId64, v);
-    task_sample(out, name, t, buf);
-}
-
-static void render_daemon(const ibd *d, bool up, FILE *out)
+static void render_daemon(const snapshot *s, FILE *out)
 {
     family(out, "iotdb_backupd_up", "1 while iotdb-backupd runs; 0 when it stopped.");
-    fprintf(out, "iotdb_backupd_up %d\n", up ? 1 : 0);
+    fprintf(out, "iotdb_backupd_up %d\n", s->up ? 1 : 0);
     family(out, "iotdb_backupd_build_info", "Version of iotdb-backupd (value always 1).");
-    fprintf(out, "iotdb_backupd_build_info{version=\"");
+    put(out, "iotdb_backupd_build_info{version=\"");
     ibd_metrics_put_label_value(out, IB_VERSION);
-    fprintf(out, "\"} 1\n");
+    put(out, "\"} 1\n");
     family(out, "iotdb_backupd_start_time_seconds",
            "When the daemon started, in seconds since the Unix epoch.");
-    fprintf(out, "iotdb_backupd_start_time_seconds %lld\n", (long long)d->started_at);
+    fprintf(out, "iotdb_backupd_start_time_seconds %" PRId64 "\n", s->started_at);
     family(out, "iotdb_backupd_tasks", "Enabled tasks (valid task files).");
-    fprintf(out, "iotdb_backupd_tasks %zu\n", d->n_tasks);
+    fprintf(out, "iotdb_backupd_tasks %zu\n", s->n_tasks);
     family(out, "iotdb_backupd_config_errors",
            "Errors the latest load or reload found in the configuration files.");
-    fprintf(out, "iotdb_backupd_config_errors %zu\n", d->n_config_errors);
+    fprintf(out, "iotdb_backupd_config_errors %zu\n", s->n_config_errors);
     family(out, "iotdb_backupd_runs", "Runs by state: running, or queued for a free slot.");
-    fprintf(out, "iotdb_backupd_runs{state=\"running\"} %d\n", d->n_running);
-    fprintf(out, "iotdb_backupd_runs{state=\"queued\"} %d\n", d->n_queued);
+    fprintf(out, "iotdb_backupd_runs{state=\"running\"} %d\n", s->n_running);
+    fprintf(out, "iotdb_backupd_runs{state=\"queued\"} %d\n", s->n_queued);
 }
 
 /* The results a run that ran can have: one series each, 1 for the last. */
 static const ib_result RESULTS[] = {IB_RESULT_SUCCEEDED, IB_RESULT_FAILED, IB_RESULT_INTERRUPTED};
 
-static void render_last_result(const ibd *d, FILE *out)
+static void render_last_result(const snapshot *s, FILE *out)
 {
     family(out, "iotdb_backupd_last_run_result",
            "Result of the task's last run: 1 for its result, 0 for the others.");
-    for (size_t i = 0; i < d->n_tasks; i++) {
-        const ibd_task *t = d->tasks[i];
-        if (!t->hist.has_last_run)
+    for (size_t i = 0; i < s->n_tasks; i++) {
+        const snap_task *t = &s->tasks[i];
+        if (!t->has_last_run)
             continue;
         for (size_t k = 0; k < sizeof RESULTS / sizeof RESULTS[0]; k++) {
-            fprintf(out, "iotdb_backupd_last_run_result{task=\"");
-            ibd_metrics_put_label_value(out, t->def->name);
-            fprintf(out, "\",result=\"%s\"} %d\n", ib_result_name(RESULTS[k]),
-                    t->hist.last_run.result == RESULTS[k] ? 1 : 0);
+            put(out, "iotdb_backupd_last_run_result{task=\"");
+            ibd_metrics_put_label_value(out, t->name);
+            put(out, "\",result=\"");
+            put(out, ib_result_name(RESULTS[k]));
+            put(out, t->result == RESULTS[k] ? "\"} 1\n" : "\"} 0\n");
         }
     }
 }
 
-static void render_last_run(const ibd *d, FILE *out)
+/* A per-task value into buf; false: the task has no such series. */
+typedef bool (*value_fn)(const snap_task *t, char *buf, size_t n);
+
+static bool v_int(int64_t v, bool present, char *buf, size_t n)
 {
-    static const struct {
-        const char *name, *help;
-    } fams[] = {
-        {"iotdb_backupd_last_run_timestamp_seconds",
-         "When the task's last run ended, in seconds since the Unix epoch."},
-        {"iotdb_backupd_last_run_duration_seconds", "How long the task's last run took."},
-        {"iotdb_backupd_last_run_bytes_sent", "Bytes the task's last run sent to the target."},
-        {"iotdb_backupd_last_run_files_sent", "Files the task's last run sent to the target."},
-    };
-    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
-        family(out, fams[f].name, fams[f].help);
-        for (size_t i = 0; i < d->n_tasks; i++) {
-            const ibd_task *t = d->tasks[i];
-            const ib_run_record *r = &t->hist.last_run;
-            if (!t->hist.has_last_run)
-                continue;
-            char v[32];
-            if (f == 0)
-                snprintf(v, sizeof v, "%" PRId64, r->end ? r->end : r->start);
-            else if (f == 1)
-                snprintf(v, sizeof v, "%.3f", t->hist.last_duration_s);
-            else
-                snprintf(v, sizeof v, "%" PRId64, f == 2 ? r->bytes_sent : r->files_sent);
-            task_sample(out, fams[f].name, t, v);
-        }
-    }
+    if (present)
+        snprintf(buf, n, "%" PRId64, v);
+    return present;
 }
 
-static void render_tasks(const ibd *d, FILE *out)
+static bool v_last_success(const snap_task *t, char *b, size_t n)
 {
-    family(out, "iotdb_backupd_last_success_timestamp_seconds",
-           "When the task's last successful run ended, in seconds since the Unix epoch.");
-    for (size_t i = 0; i < d->n_tasks; i++)
-        if (d->tasks[i]->hist.last_success > 0)
-            task_int(out, "iotdb_backupd_last_success_timestamp_seconds", d->tasks[i],
-                     d->tasks[i]->hist.last_success);
-    render_last_result(d, out);
-    render_last_run(d, out);
-    family(out, "iotdb_backupd_copies_kept",
-           "Valid copies on the target after the task's last successful run of this daemon.");
-    for (size_t i = 0; i < d->n_tasks; i++)
-        if (d->tasks[i]->hist.copies_kept >= 0)
-            task_int(out, "iotdb_backupd_copies_kept", d->tasks[i], d->tasks[i]->hist.copies_kept);
-    family(out, "iotdb_backupd_next_run_timestamp_seconds",
-           "When the task's next scheduled run is due, in seconds since the Unix epoch.");
-    for (size_t i = 0; i < d->n_tasks; i++)
-        if (ibd_heap_contains(&d->tasks[i]->node))
-            task_int(out, "iotdb_backupd_next_run_timestamp_seconds", d->tasks[i],
-                     (int64_t)d->tasks[i]->node.due);
-    family(out, "iotdb_backupd_running", "1 while a run of the task is running, else 0.");
-    for (size_t i = 0; i < d->n_tasks; i++) {
-        const ibd_run *run = d->tasks[i]->run;
-        task_int(out, "iotdb_backupd_running", d->tasks[i],
-                 run && run->state == IBD_RUN_RUNNING ? 1 : 0);
-    }
+    return v_int(t->last_success, t->last_success > 0, b, n);
 }
 
-void ibd_metrics_render(const ibd *d, bool up, FILE *out)
+static bool v_last_end(const snap_task *t, char *b, size_t n)
 {
-    render_daemon(d, up, out);
-    render_tasks(d, out);
+    return v_int(t->last_end, t->has_last_run, b, n);
 }
 
-/* The text for d, malloc'd; NULL without memory. */
-static char *render_text(const ibd *d, bool up, size_t *len)
+static bool v_duration(const snap_task *t, char *b, size_t n)
+{
+    if (t->has_last_run)
+        snprintf(b, n, "%.3f", t->duration_s);
+    return t->has_last_run;
+}
+
+static bool v_bytes_sent(const snap_task *t, char *b, size_t n)
+{
+    return v_int(t->bytes_sent, t->has_last_run, b, n);
+}
+
+static bool v_files_sent(const snap_task *t, char *b, size_t n)
+{
+    return v_int(t->files_sent, t->has_last_run, b, n);
+}
+
+static bool v_copies_kept(const snap_task *t, char *b, size_t n)
+{
+    return v_int(t->copies_kept, t->copies_kept >= 0, b, n);
+}
+
+static bool v_next_run(const snap_task *t, char *b, size_t n)
+{
+    return v_int(t->next_due, t->scheduled, b, n);
+}
+
+static bool v_running(const snap_task *t, char *b, size_t n)
+{
+    return v_int(t->running ? 1 : 0, true, b, n);
+}
+
+static void render_task_family(const snapshot *s, FILE *out, const char *name, const char *help,
+                               value_fn value)
+{
+    family(out, name, help);
+    char v[48];
+    for (size_t i = 0; i < s->n_tasks; i++)
+        if (value(&s->tasks[i], v, sizeof v))
+            task_sample(out, name, &s->tasks[i], v);
+}
+
+static void render(const snapshot *s, FILE *out)
+{
+    render_daemon(s, out);
+    render_task_family(
+        s, out, "iotdb_backupd_last_success_timestamp_seconds",
+        "When the task's last successful run ended, in seconds since the Unix epoch.",
+        v_last_success);
+    render_last_result(s, out);
+    render_task_family(s, out, "iotdb_backupd_last_run_timestamp_seconds",
+                       "When the task's last run ended, in seconds since the Unix epoch.",
+                       v_last_end);
+    render_task_family(s, out, "iotdb_backupd_last_run_duration_seconds",
+                       "How long the task's last run took.", v_duration);
+    render_task_family(s, out, "iotdb_backupd_last_run_bytes_sent",
+                       "Bytes the task's last run sent to the target.", v_bytes_sent);
+    render_task_family(s, out, "iotdb_backupd_last_run_files_sent",
+                       "Files the task's last run sent to the target.", v_files_sent);
+    render_task_family(
+        s, out, "iotdb_backupd_copies_kept",
+        "Valid copies on the target after the task's last successful run of this daemon.",
+        v_copies_kept);
+    render_task_family(
+        s, out, "iotdb_backupd_next_run_timestamp_seconds",
+        "When the task's next scheduled run is due, in seconds since the Unix epoch.", v_next_run);
+    render_task_family(s, out, "iotdb_backupd_running",
+                       "1 while a run of the task is running, else 0.", v_running);
+}
+
+/* The text of s, malloc'd; NULL without memory. */
+static char *render_text(const snapshot *s, size_t *len)
 {
     char *text = NULL;
     FILE *out = open_memstream(&text, len);
     if (!out)
         return NULL;
-    ibd_metrics_render(d, up, out);
+    render(s, out);
     if (fclose(out) != 0) {
         free(text);
         return NULL;
     }
     return text;
+}
+
+void ibd_metrics_render(const ibd *d, bool up, FILE *out)
+{
+    snapshot s;
+    if (snap_take(d, up, &s) == 0)
+        render(&s, out);
+    snap_free(&s);
 }
 
 /* ---- writing ---- */
@@ -283,6 +384,18 @@ static void note_result(ibd_metrics *m, int rc, const ib_err *err)
             err->msg);
 }
 
+/* Render s and write it to path (in the thread pool, or at shutdown). */
+static int render_and_write(const char *path, const snapshot *s, ib_err *err)
+{
+    size_t len = 0;
+    char *text = render_text(s, &len);
+    if (!text)
+        return ib_err_set(err, IB_E_NOMEM, "metrics file: out of memory");
+    int rc = ibd_metrics_write_file(path, text, len, err);
+    free(text);
+    return rc;
+}
+
 /* The last write at shutdown, on the loop thread: nothing else is left. */
 static void write_final(ibd_metrics *m)
 {
@@ -290,14 +403,14 @@ static void write_final(ibd_metrics *m)
     remove_stale(m);
     if (!m->path)
         return;
-    size_t len = 0;
-    char *text = render_text(m->d, false, &len);
     ib_err err;
     ib_err_clear(&err);
-    int rc = text ? ibd_metrics_write_file(m->path, text, len, &err)
-                  : ib_err_set(&err, IB_E_NOMEM, "metrics file: out of memory");
+    snapshot s;
+    int rc = snap_take(m->d, false, &s) == 0
+                 ? render_and_write(m->path, &s, &err)
+                 : ib_err_set(&err, IB_E_NOMEM, "metrics file: out of memory");
+    snap_free(&s);
     note_result(m, rc, &err);
-    free(text);
 }
 
 static void schedule(ibd_metrics *m);
@@ -306,7 +419,7 @@ static void do_write(uv_work_t *req)
 {
     write_job *j = (write_job *)req;
     ib_err_clear(&j->err);
-    j->rc = ibd_metrics_write_file(j->path, j->text, j->len, &j->err);
+    j->rc = render_and_write(j->path, &j->snap, &j->err);
 }
 
 static void after_write(uv_work_t *req, int status)
@@ -318,7 +431,7 @@ static void after_write(uv_work_t *req, int status)
     if (status == 0)
         note_result(m, j->rc, &j->err);
     free(j->path);
-    free(j->text);
+    snap_free(&j->snap);
     free(j);
     if (m->stopping) {
         write_final(m);
@@ -337,11 +450,10 @@ static void start_write(ibd_metrics *m)
     write_job *j = calloc(1, sizeof *j);
     if (j)
         j->path = strdup(m->path);
-    if (j && j->path)
-        j->text = render_text(m->d, true, &j->len);
-    if (!j || !j->path || !j->text) {
+    if (!j || !j->path || snap_take(m->d, true, &j->snap) != 0) {
         if (j) {
             free(j->path);
+            snap_free(&j->snap);
             free(j);
         }
         ib_err err;
@@ -358,7 +470,7 @@ static void start_write(ibd_metrics *m)
         m->in_flight = false;
         m->writing = NULL;
         free(j->path);
-        free(j->text);
+        snap_free(&j->snap);
         free(j);
         ibd_log_err("metrics file: cannot queue the write: %s", uv_strerror(rc));
     }
