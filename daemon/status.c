@@ -149,46 +149,72 @@ static cJSON *task_json(const ibd_task *t)
     return o;
 }
 
-/* Print item (deleted here) compactly to out; false without memory. */
-static bool put_json(FILE *out, cJSON *item)
+/* item (deleted here) printed compactly; NULL without memory. */
+static char *print_json(cJSON *item)
 {
     char *text = item ? cJSON_PrintUnformatted(item) : NULL;
     cJSON_Delete(item);
-    if (!text)
-        return false;
-    fputs(text, out);
-    cJSON_free(text);
-    return true;
+    return text;
 }
 
-/* The answer is printed piece by piece: a tree of every task at once would
- * take many times the memory of the text. */
-char *ibd_status_text(const ibd *d, size_t *len)
+static cJSON *config_errors_json(const ibd *d)
 {
-    char *text = NULL;
-    FILE *out = open_memstream(&text, len);
-    if (!out)
-        return NULL;
-    bool ok = true;
-    fputs("{\"v\":1,\"ok\":true,\"daemon\":", out);
-    ok = put_json(out, daemon_json(d));
-    fputs(",\"tasks\":[", out);
-    for (size_t i = 0; ok && i < d->n_tasks; i++) {
-        if (i > 0)
-            fputc(',', out);
-        ok = put_json(out, task_json(d->tasks[i]));
-    }
-    fputs("],\"config_errors\":", out);
     cJSON *errors = cJSON_CreateArray();
     for (size_t i = 0; errors && i < d->n_config_errors; i++)
         cJSON_AddItemToArray(errors, cJSON_CreateString(d->config_errors[i]));
-    bool errors_ok = put_json(out, errors);
-    ok = ok && errors_ok;
-    fputs("}\n", out);
-    if (fclose(out) != 0 || !ok) {
-        free(text);
+    return errors;
+}
+
+/* parts[0..n) joined between head, separators and tail into one buffer. */
+static char *join(char **parts, size_t n, const char *const *glue, size_t *len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(parts[i]) + strlen(glue[i]);
+    total += strlen(glue[n]);
+    char *out = malloc(total + 1);
+    if (!out)
         return NULL;
+    char *p = out;
+    for (size_t i = 0; i <= n; i++) {
+        p = stpcpy(p, glue[i]);
+        if (i < n)
+            p = stpcpy(p, parts[i]);
     }
+    *len = total;
+    return out;
+}
+
+/* Each task is printed on its own (a tree of every task at once would take
+ * many times the memory of the text), then everything is joined with one
+ * allocation: growing one buffer as it goes copied and faulted in the text
+ * many times over. */
+char *ibd_status_text(const ibd *d, size_t *len)
+{
+    size_t n = d->n_tasks + 2; /* daemon, tasks, config errors */
+    char **parts = calloc(n, sizeof *parts);
+    const char **glue = calloc(n + 1, sizeof *glue);
+    bool ok = parts && glue;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (i == 0)
+            parts[i] = print_json(daemon_json(d));
+        else if (i == n - 1)
+            parts[i] = print_json(config_errors_json(d));
+        else
+            parts[i] = print_json(task_json(d->tasks[i - 1]));
+        ok = parts[i] != NULL;
+        glue[i] = i == 0 ? "{\"v\":1,\"ok\":true,\"daemon\":" : i == 1 ? ",\"tasks\":[" : ",";
+    }
+    char *text = NULL;
+    if (ok) {
+        glue[n - 1] = d->n_tasks ? "],\"config_errors\":" : ",\"tasks\":[],\"config_errors\":";
+        glue[n] = "}\n";
+        text = join(parts, n, glue, len);
+    }
+    for (size_t i = 0; parts && i < n; i++)
+        cJSON_free(parts[i]);
+    free(parts);
+    free(glue);
     return text;
 }
 
