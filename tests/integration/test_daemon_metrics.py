@@ -356,6 +356,71 @@ class TestMetricsFile(MetricsCase):
         self.assertIn("absolute path", d.log())
 
 
+class TestStatusFromMemory(MetricsCase):
+    """status reads no store: the history loaded at start-up must match it."""
+
+    def test_history_of_many_tasks_after_a_restart(self):
+        n = 300
+        for i in range(n):
+            self.sb.write_task("t%03d" % i, self.sb.local_task(self.data, databases=["root.x"]))
+        d = self.sb.start_daemon()
+        self.assertEqual(d.stop(), 0)
+        # A history per task, written as the daemon would: task i has i % 4 runs
+        # (the newest skipped for i % 5 == 0, one still "running" for i % 7 == 0).
+        con = ibtest.sqlite3.connect(self.sb.db_path)
+        expect = {}
+        base = int(time.time()) - 100000
+        for i in range(n):
+            name = "t%03d" % i
+            last, success = None, None
+            for k in range(i % 4):
+                start = base + i * 10 + k
+                result = "failed" if (i + k) % 3 == 0 else "succeeded"
+                cur = con.execute(
+                    'INSERT INTO runs (task, "trigger", type, result, start, "end", files_total,'
+                    " files_sent, bytes_sent, files_deleted, copy, error_code, error)"
+                    " VALUES (?, 'schedule', 'full', ?, ?, ?, 3, 2, ?, 0, NULL, ?, ?)",
+                    (name, result, start, start + 5, 1000 * i + k,
+                     "E_SOURCE_MISSING" if result == "failed" else None,
+                     "gone" if result == "failed" else None))
+                last = (cur.lastrowid, result, 1000 * i + k)
+                if result == "succeeded":
+                    success = start + 5
+            if last and i % 5 == 0:
+                con.execute('INSERT INTO runs (task, "trigger", type, result, start, "end", error)'
+                            " VALUES (?, 'schedule', NULL, 'skipped', ?, ?, 'busy')",
+                            (name, base + 99999, base + 99999))
+            if i % 7 == 0:  # marked interrupted at start-up: then the last run
+                cur = con.execute('INSERT INTO runs (task, "trigger", type, result, start)'
+                                  " VALUES (?, 'manual', 'full', 'running', ?)",
+                                  (name, base + 99998))
+                last = (cur.lastrowid, "interrupted", 0)
+            expect[name] = (last, success)
+        con.commit()
+        con.close()
+        d = self.sb.start_daemon()
+        st = self.client().request({"v": 1, "cmd": "status"})
+        self.assertEqual(len(st["tasks"]), n)
+        for t in st["tasks"]:
+            last, success = expect[t["name"]]
+            if last is None:
+                self.assertIsNone(t["last_run"], t["name"])
+            else:
+                lr = t["last_run"]
+                self.assertEqual((lr["run_id"], lr["result"], lr["bytes_sent"]), last, t["name"])
+                codes = {"failed": "E_SOURCE_MISSING", "interrupted": "E_INTERRUPTED"}
+                self.assertEqual(lr["error_code"], codes.get(last[1]))
+                if last[1] != "interrupted":
+                    self.assertEqual(lr["duration_s"], 5)
+            if success is None:
+                self.assertIsNone(t["last_success"], t["name"])
+            else:
+                self.assertEqual(t["last_success"],
+                                 time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(success))
+                                 + t["last_success"][19:], t["name"])
+        self.assertEqual(d.stop(), 0)
+
+
 class TestProgress(MetricsCase):
     def test_rate_and_eta_in_events_status_and_journal_lines(self):
         self.sb.write_settings({"progress_log_interval_s": 1})
