@@ -779,8 +779,12 @@ static void test_open_and_features(void **state)
     t.target_path = "/backup";
     s = (ib_storage *)&t; /* must be reset */
     int rc = ib_storage_open(&t, 0, &s, &err);
-    expect_error(rc, &err, IB_E_TARGET_IO, "RemoteHDFS driver not available in this build");
+    expect_error(rc, &err, IB_E_TASK_FIELD, "RemoteHDFS needs active_namenode");
     assert_null(s);
+    t.active_namenode = "127.0.0.1"; /* opening sends nothing */
+    assert_int_equal(ib_storage_open(&t, 0, &s, &err), 0);
+    assert_string_equal(s->drv->name, "RemoteHDFS");
+    ib_storage_free(s);
     ib_storage_free(NULL);
 }
 
