@@ -509,6 +509,8 @@ static int spawn_worker(ibd_run *run)
                     d->staging_root,
                     "--bandwidth",
                     bandwidth,
+                    "--state-dir",
+                    d->state_dir,
                     NULL};
     uv_pipe_init(d->loop, &run->in, 0);
     uv_pipe_init(d->loop, &run->out, 0);

@@ -27,6 +27,7 @@ typedef struct worker_args {
     ib_backup_type type;
     int64_t created_at;
     const char *staging_root;
+    const char *state_dir; /* NULL: no Kerberos credential cache */
     double bandwidth_mbps;
 } worker_args;
 
@@ -164,6 +165,8 @@ static int parse_args(int argc, char **argv, worker_args *a)
             bad = parse_int64(v, &a->created_at);
         else if (strcmp(k, "--staging-root") == 0)
             a->staging_root = v;
+        else if (strcmp(k, "--state-dir") == 0)
+            a->state_dir = v;
         else if (strcmp(k, "--bandwidth") == 0)
             a->bandwidth_mbps = strtod(v, &end), bad = (end == v || *end || a->bandwidth_mbps < 0);
         else
@@ -176,7 +179,7 @@ static int parse_args(int argc, char **argv, worker_args *a)
     if (argc % 2 != 0 || !a->task || a->run_id < 0 || !a->staging_root) {
         fprintf(stderr, "iotdb-backupd --worker: usage: --worker --task NAME --run-id N "
                         "--type full|incremental --created-at UNIX --staging-root DIR "
-                        "[--bandwidth MBPS]\n");
+                        "[--bandwidth MBPS] [--state-dir DIR]\n");
         return -1;
     }
     return 0;
@@ -266,6 +269,11 @@ int ibd_worker_main(int argc, char **argv)
     memset(&res, 0, sizeof res);
     res.type = a.type;
     ib_task *task = load_task(&a, &err);
+    if (task && a.state_dir &&
+        ib_storage_kerberos_env(&task->target, a.state_dir, task->name, &err) != 0) {
+        ib_task_free(task);
+        task = NULL;
+    }
     if (task) {
         ib_backup_request req = {.task = task,
                                  .created_at = a.created_at,

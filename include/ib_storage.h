@@ -99,8 +99,16 @@ struct ib_storage {
 
 /* Open the driver for a task's target. bandwidth_mbps caps write speed
  * (0 = unlimited). */
-int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage **out,
-                    ib_err *err);
+int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage **out, ib_err *err);
+
+/* Kerberos for a RemoteHDFS target with auth mode kerberos: point MIT krb5
+ * at a private credential cache <state_dir>/krb5cc_<task_name> and at the
+ * task's keytab as the client keytab (KRB5CCNAME, KRB5_CLIENT_KTNAME), so
+ * that GSSAPI, asked by libcurl's SPNEGO, gets and renews tickets by itself.
+ * Changes this process's environment: call from a program's main thread
+ * before other threads start. Does nothing for other targets. */
+int ib_storage_kerberos_env(const ib_target *target, const char *state_dir, const char *task_name,
+                            ib_err *err);
 
 /* Driver constructors. */
 int ib_storage_local_new(const char *root_hint, double bandwidth_mbps, ib_storage **out,

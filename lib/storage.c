@@ -2,6 +2,7 @@
 #include "ib_storage.h"
 #include "ib_webhdfs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,23 @@ int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage *
         return ib_storage_webhdfs_new(target, bandwidth_mbps, NULL, out, err);
     }
     return ib_err_set(err, IB_E_INTERNAL, "target: unknown type %d", (int)target->type);
+}
+
+int ib_storage_kerberos_env(const ib_target *target, const char *state_dir, const char *task_name,
+                            ib_err *err)
+{
+    if (target->type != IB_TARGET_REMOTEHDFS || target->auth_mode != IB_AUTH_KERBEROS)
+        return 0;
+    char cc[4096];
+    int n = snprintf(cc, sizeof cc, "FILE:%s/krb5cc_%s", state_dir, task_name);
+    if (n < 0 || (size_t)n >= sizeof cc)
+        return ib_err_set(err, IB_E_TASK_FIELD,
+                          "kerberos: state dir too long for a credential cache path: %s",
+                          state_dir);
+    if (setenv("KRB5CCNAME", cc, 1) != 0 ||
+        (target->auth_keytab && setenv("KRB5_CLIENT_KTNAME", target->auth_keytab, 1) != 0))
+        return ib_err_set(err, IB_E_NOMEM, "kerberos: cannot set the environment: out of memory");
+    return 0;
 }
 
 void ib_storage_entries_free(ib_storage_entry *entries, size_t n)

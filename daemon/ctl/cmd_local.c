@@ -87,6 +87,12 @@ static int load_task(const ctl_opts *o, const char *name, local_task *lt)
     ib_diags_free(&diags);
     if (rc < 0)
         return -1;
+    ib_err err;
+    if (ib_storage_kerberos_env(&lt->task->target, o->state_dir, lt->task->name, &err) != 0) {
+        print_err(&err);
+        ib_task_free(lt->task);
+        return -1;
+    }
     find_dir_name(o, lt);
     return 0;
 }
