@@ -3,12 +3,13 @@
 restart), RSS, the status answer, a reload, and idle wake-ups.
 
     tests/tools/daemon_scale.py --build-dir build [--tasks 10000] [--runs-per-task 3]
-                                [--idle 20] [--workdir /tmp/ib-scale]
+                                [--idle 20] [--metrics] [--workdir /tmp/ib-scale]
 
 --runs-per-task puts that many finished runs per task into the store before
 the restart, so the status answer has a last run and a last success to show.
 Idle wake-ups are the voluntary context switches of every daemon thread over
---idle seconds (no watchdog is requested). Prints one "name: value" per line.
+--idle seconds (no watchdog is requested). --metrics turns the metrics file on
+(<workdir>/metrics.prom). Prints one "name: value" per line.
 """
 
 import argparse
@@ -146,6 +147,7 @@ def main():
     ap.add_argument("--tasks", type=int, default=10000)
     ap.add_argument("--runs-per-task", type=int, default=3)
     ap.add_argument("--idle", type=float, default=20.0)
+    ap.add_argument("--metrics", action="store_true", help="write the metrics file too")
     ap.add_argument("--workdir", default="/tmp/ib-scale")
     a = ap.parse_args()
     shutil.rmtree(a.workdir, ignore_errors=True)
@@ -153,6 +155,9 @@ def main():
     os.makedirs(os.path.join(d.config, "tasks.d"))
     os.makedirs(d.state)
     os.makedirs(d.run)
+    if a.metrics:
+        with open(os.path.join(d.config, "iotdb-backupd.conf"), "w") as f:
+            json.dump({"metrics_file": os.path.join(a.workdir, "metrics.prom")}, f)
     data_dir = os.path.join(a.workdir, "data")
     os.makedirs(data_dir)
     for i in range(a.tasks):
@@ -185,6 +190,9 @@ def main():
         time.sleep(a.idle)
         c1 = d.voluntary_switches()
         print("voluntary context switches in %.0f s idle: %d" % (a.idle, c1 - c0))
+        if a.metrics:
+            print("metrics file (bytes): %d" % os.path.getsize(os.path.join(a.workdir,
+                                                                            "metrics.prom")))
     finally:
         d.stop()
 
