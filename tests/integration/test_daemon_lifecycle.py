@@ -668,6 +668,35 @@ class TestJournal(LifecycleCase):
         # Nothing went to stderr as text.
         self.assertNotRegex(d.log(), r"(?m)^<\d>")
 
+    def test_progress_lines_carry_their_numbers_as_fields(self):
+        journal = self.fake_journal()
+        self.sb.write_settings({"progress_log_interval_s": 1})
+        self.slow_task("slow", mbps=2)
+        log_path = os.path.join(self.sb.root, "daemon-0.log")
+        open(log_path, "wb").close()
+        st = os.stat(log_path)
+        d = self.sb.start_daemon(env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)})
+        acc = self.client().request({"v": 1, "cmd": "run", "task": "slow"})
+        self.assertEqual(self.wait_finished(acc["run_id"], timeout=60)["result"], "succeeded")
+        self.assertEqual(d.stop(), 0)
+        messages = []
+        while True:
+            try:
+                messages.append(parse_journal_datagram(journal.recv(1 << 20)))
+            except socket.timeout:
+                break
+        progress = [m for m in messages if "FILES_DONE" in m]
+        self.assertGreaterEqual(len(progress), 2, messages)
+        for m in progress:
+            self.assertEqual((m["TASK"], m["RUN_ID"], m["PRIORITY"]),
+                             ("slow", str(acc["run_id"]), "6"))
+            done, total = int(m["BYTES_DONE"]), int(m["BYTES_TOTAL"])
+            self.assertLessEqual(done, total)
+            self.assertLessEqual(int(m["FILES_DONE"]), int(m["FILES_TOTAL"]))
+            self.assertIn("backup of task slow (run %d)" % acc["run_id"], m["MESSAGE"])
+        # Bytes move on from one line to a later one.
+        self.assertLess(int(progress[0]["BYTES_DONE"]), int(progress[-1]["BYTES_DONE"]))
+
 
 if __name__ == "__main__":
     unittest.main()
