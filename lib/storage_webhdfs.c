@@ -891,7 +891,11 @@ static int parse_boolean(const wh_req *rq, const wh_resp *rs, bool *value, ib_er
 static int64_t json_int(const cJSON *obj, const char *name, int64_t dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+    /* Casting a double outside int64_t's range is undefined: such a value
+     * (1e400, 1e19) is as good as absent. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9.2e18 && v->valuedouble <= 9.2e18))
+        return dflt;
+    return (int64_t)v->valuedouble;
 }
 
 static const char *json_str(const cJSON *obj, const char *name)
@@ -933,6 +937,11 @@ static int add_listing_entry(const cJSON *st, const char *path, ib_storage_entry
     }
     if (strcmp(name, TRASH) == 0)
         return 0; /* a snapshot trash root, not ours */
+    /* Names are joined to paths for listing, pruning and restore: a server
+     * answering ".", ".." or a name with '/' could point them elsewhere. */
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '/'))
+        return ib_err_set(err, IB_E_TARGET_IO,
+                          "webhdfs list %s: the server answered an unsafe entry name", path);
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 64;
         ib_storage_entry *grown = realloc(*entries, nc * sizeof *grown);

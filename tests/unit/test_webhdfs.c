@@ -974,6 +974,27 @@ static void test_parsers(void **state)
         ib_webhdfs_parse_listing("{\"x\":1}", 7, "/d", &e, &n, &cap, &remaining, &is_file, &err),
         -1);
     free(e);
+    /* Names that would escape the listed directory are refused. */
+    const char *bad_names[] = {"..", ".", "../../x", "a/b"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
+        char bad[256];
+        snprintf(bad, sizeof bad,
+                 "{\"FileStatuses\":{\"FileStatus\":[{\"pathSuffix\":\"%s\",\"type\":\"FILE\"}]}}",
+                 bad_names[i]);
+        e = NULL, n = 0, cap = 0;
+        assert_int_equal(ib_webhdfs_parse_listing(bad, strlen(bad), "/d", &e, &n, &cap, &remaining,
+                                                  &is_file, &err),
+                         -1);
+        assert_non_null(strstr(err.msg, "unsafe entry name"));
+        ib_storage_entries_free(e, n);
+    }
+    /* Lengths beyond int64_t are treated as absent, not cast (undefined). */
+    const char *huge = "{\"FileStatus\":{\"type\":\"FILE\",\"length\":1e400,"
+                       "\"modificationTime\":1e19}}";
+    ib_storage_info big;
+    assert_int_equal(ib_webhdfs_parse_file_status(huge, strlen(huge), &big, &err), 0);
+    assert_int_equal(big.size, 0);
+    assert_int_equal(big.mtime_ms, 0);
 
     const char *ck = "{\"FileChecksum\":{\"algorithm\":\"MD5-of-0MD5-of-512CRC32C\","
                      "\"bytes\":\"0000020000000000000000001122334455667788990011223344556600000000"
