@@ -62,10 +62,21 @@ static int connect_within(int fd, const struct sockaddr_un *sa, int timeout_ms)
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return -1;
-    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0) {
-        if (errno != EINPROGRESS && errno != EAGAIN)
+    /* A Unix socket whose listen backlog is full answers EAGAIN without
+     * starting to connect: try again until the deadline. */
+    int64_t deadline = deadline_after(timeout_ms);
+    int rc;
+    while ((rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa)) < 0 && errno == EAGAIN) {
+        if (deadline >= 0 && now_ms() >= deadline) {
+            errno = ETIMEDOUT;
             return -1;
-        int r = wait_fd(fd, POLLOUT, deadline_after(timeout_ms));
+        }
+        poll(NULL, 0, 20);
+    }
+    if (rc < 0) {
+        if (errno != EINPROGRESS)
+            return -1;
+        int r = wait_fd(fd, POLLOUT, deadline);
         if (r == 0) {
             errno = ETIMEDOUT;
             return -1;
