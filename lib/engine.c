@@ -67,6 +67,7 @@ typedef struct run {
     ib_manifest prev;
     ib_manifest next;
     bool explicit_full;  /* full asked for, not a fallback */
+    int layout_version;  /* the snapshot's, kept when it is released */
     char made_dir[4096]; /* the last parent directory made on the target */
     ib_progress prog;
     double last_progress;
@@ -709,6 +710,20 @@ static int verify_live(run *r, ib_err *err)
 
 /* ---- manifest, freeze, prune ---- */
 
+/* The staging snapshot and the previous manifest are not needed once the
+ * files are sent: freed before the new manifest is serialised, the run's
+ * memory peak (both grow with the number of files). */
+static void release_inputs(run *r)
+{
+    r->layout_version = r->snap->layout_version;
+    free(r->rels);
+    r->rels = NULL;
+    ib_snapshot_free(r->snap);
+    r->snap = NULL;
+    ib_manifest_free(&r->prev);
+    ib_manifest_init(&r->prev);
+}
+
 static int fill_manifest_meta(run *r, ib_err *err)
 {
     ib_manifest *m = &r->next;
@@ -722,7 +737,7 @@ static int fill_manifest_meta(run *r, ib_err *err)
     m->program_version = strdup(IB_VERSION);
     m->start = (int64_t)r->start;
     m->end = (int64_t)time(NULL);
-    m->layout_version = r->snap->layout_version;
+    m->layout_version = r->layout_version;
     m->run_id = r->req->run_id;
     m->databases = calloc(r->n_selected ? r->n_selected : 1, sizeof *m->databases);
     if (!m->task || !m->backup_type || !m->source_host || !m->program_version || !m->databases)
@@ -873,8 +888,10 @@ static int run_steps(run *r, ib_err *err)
         return -1;
     if (stop_requested(r))
         return interrupted(err);
-    if (verify_live(r, err) != 0 || sync_target(r, "the files sent", err) != 0 ||
-        write_manifest(r, err) != 0 || sync_target(r, IB_MANIFEST_NAME, err) != 0 ||
+    if (verify_live(r, err) != 0 || sync_target(r, "the files sent", err) != 0)
+        return -1;
+    release_inputs(r);
+    if (write_manifest(r, err) != 0 || sync_target(r, IB_MANIFEST_NAME, err) != 0 ||
         freeze(r, err) != 0)
         return -1;
     ib_engine_logf(

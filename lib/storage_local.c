@@ -33,6 +33,10 @@
 /* File systems with writes waiting for sync, at most (a target tree rarely
  * spans more than one). */
 #define MAX_SYNC_FS 4
+/* Files at least this large start their writeback when written. */
+#define KICK_MIN ((int64_t)256 << 10)
+/* Smaller ones are synced in groups of about this many bytes. */
+#define SMALL_SYNC_BYTES ((int64_t)64 << 20)
 
 typedef struct local_storage {
     ib_storage base;
@@ -45,6 +49,7 @@ typedef struct local_storage {
     int sync_fd[MAX_SYNC_FS];
     dev_t sync_dev[MAX_SYNC_FS];
     size_t n_sync;
+    int64_t small_unsynced;    /* bytes of small files put since the last sync */
     pthread_mutex_t sync_lock; /* one sync at a time */
 } local_storage;
 
@@ -213,6 +218,19 @@ static void throttle(local_storage *ls, size_t n)
 
 /* ---- put / get ---- */
 
+static int local_sync(ib_storage *s, ib_err *err);
+
+/* Small files written since the last sync: past SMALL_SYNC_BYTES they are
+ * synced together, which bounds what waits in the page cache. */
+static int count_small(local_storage *ls, int64_t n, ib_err *err)
+{
+    pthread_mutex_lock(&ls->lock);
+    ls->small_unsynced += n;
+    bool due = ls->small_unsynced >= SMALL_SYNC_BYTES;
+    pthread_mutex_unlock(&ls->lock);
+    return due ? local_sync(&ls->base, err) : 0;
+}
+
 /* Buffer size for a file of known size: the whole file plus one byte (to see
  * a source that is too long), at most one chunk. */
 static size_t buffer_size_for(int64_t size)
@@ -255,10 +273,14 @@ static int stream_to_fd(local_storage *ls, int fd, const char *path, int64_t siz
     if (rc == 0 && size >= 0 && total != size)
         rc = ib_err_set(err, IB_E_SOURCE_READ, "put %s: source ended after %lld of %lld bytes",
                         path, (long long)total, (long long)size);
-    /* Start the writeback now, so the disk works while the next file is
-     * read and the final fsync finds little left to do. Only a hint. */
-    if (rc == 0)
+    /* A large file's writeback starts now, so the disk works while the next
+     * file is read and sync finds little left to do (only a hint). Small
+     * files are left to a sync that takes many at once: starting each one
+     * costs more than it saves. */
+    if (rc == 0 && total >= KICK_MIN)
         sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    else if (rc == 0)
+        rc = count_small(ls, total, err);
     return rc;
 }
 
@@ -317,6 +339,7 @@ static int local_sync(ib_storage *s, ib_err *err)
     size_t n = ls->n_sync;
     memcpy(fds, ls->sync_fd, n * sizeof *fds);
     ls->n_sync = 0;
+    ls->small_unsynced = 0;
     pthread_mutex_unlock(&ls->lock);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
