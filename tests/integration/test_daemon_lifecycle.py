@@ -455,9 +455,13 @@ class TestStopAndCrash(LifecycleCase):
         d = self.sb.start_daemon()
         c = self.client()
         acc = c.request({"v": 1, "cmd": "run", "task": "slow", "wait": True})
-        pids = subprocess.run(["pgrep", "-P", str(d.pid)], capture_output=True, text=True)
-        workers = [int(p) for p in pids.stdout.split()]
-        self.assertEqual(len(workers), 1, pids.stdout)
+
+        def children():
+            pids = subprocess.run(["pgrep", "-P", str(d.pid)], capture_output=True, text=True)
+            return [int(p) for p in pids.stdout.split()]
+        # The answer may arrive before the worker is forked.
+        workers = wait_for(children, 10, what="the worker process")
+        self.assertEqual(len(workers), 1, workers)
         os.kill(workers[0], signal.SIGKILL)
         while True:
             ev = c.recv()
