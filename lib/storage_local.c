@@ -239,7 +239,7 @@ static size_t buffer_size_for(int64_t size)
 }
 
 static int stream_to_fd(local_storage *ls, int fd, const char *path, int64_t size, ib_reader *src,
-                        ib_err *err)
+                        int64_t *written, ib_err *err)
 {
     size_t cap = buffer_size_for(size);
     char *buf = malloc(cap);
@@ -279,8 +279,7 @@ static int stream_to_fd(local_storage *ls, int fd, const char *path, int64_t siz
      * costs more than it saves. */
     if (rc == 0 && total >= KICK_MIN)
         sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    else if (rc == 0)
-        rc = count_small(ls, total, err);
+    *written = total;
     return rc;
 }
 
@@ -362,7 +361,8 @@ static int local_put(ib_storage *s, const char *path, int64_t size, ib_reader *s
         free(tmp);
         return local_fail(ls, err, errno, "put %s", path);
     }
-    int rc = stream_to_fd(ls, fd, path, size, src, err);
+    int64_t written = 0;
+    int rc = stream_to_fd(ls, fd, path, size, src, &written, err);
     struct stat st;
     if (rc == 0 && fstat(fd, &st) < 0)
         rc = local_fail(ls, err, errno, "put %s", path);
@@ -375,6 +375,8 @@ static int local_put(ib_storage *s, const char *path, int64_t size, ib_reader *s
         rc = local_fail(ls, err, errno, "put %s", path);
     if (rc < 0)
         unlink(tmp);
+    else if (written < KICK_MIN)
+        rc = count_small(ls, written, err);
     free(tmp);
     return rc;
 }

@@ -195,6 +195,35 @@ static void test_failed_put_between_good_ones(void **state)
     ib_storage_free(s);
 }
 
+/* Small files are synced in groups: once about 64 MiB of them wait, the
+ * put that crosses the mark syncs (the descriptor kept for sync is gone). */
+static void test_small_files_synced_in_groups(void **state)
+{
+    fixture *f = *state;
+    ib_err err = {0};
+    size_t size = 200 << 10; /* below the size whose writeback starts at once */
+    char *buf = malloc(size);
+    assert_non_null(buf);
+    memset(buf, 'z', size);
+    int before = open_fds();
+    ib_storage *s;
+    assert_int_equal(ib_storage_local_new(f->dir, 0, &s, &err), 0);
+    int synced_at = -1;
+    for (int i = 0; i < 400 && synced_at < 0; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/s%03d", f->dir, i);
+        assert_int_equal(ib_storage_put_buffer(s, path, buf, size, &err), 0);
+        if (open_fds() == before)
+            synced_at = i;
+        else
+            assert_int_equal(open_fds(), before + 1);
+    }
+    /* 64 MiB / 200 KiB = 327.68: the 328th put crosses the mark. */
+    assert_int_equal(synced_at, 327);
+    ib_storage_free(s);
+    free(buf);
+}
+
 /* Many puts need no descriptor each: they work under a limit far below
  * their number. */
 static int child_many_puts_few_fds(const char *dir)
@@ -312,6 +341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_syncs_and_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_syncs_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_put_between_good_ones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_files_synced_in_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_puts_few_fds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_file_systems, setup, teardown),
         cmocka_unit_test(test_sync_is_optional),
