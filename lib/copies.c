@@ -194,10 +194,14 @@ static int fill_info(ib_storage *s, const char *task_dir, const char *name, ib_c
             ci->bytes += m.files[i].size;
     }
     ib_manifest_free(&m);
-    /* An unreadable or missing manifest makes the copy invalid, not the
-     * listing: only running out of memory fails it. */
-    if (!ci->valid && merr.code == IB_E_NOMEM)
-        return ib_err_set(err, IB_E_NOMEM, "out of memory");
+    /* A missing or unparsable manifest makes the copy invalid (and prunable).
+     * Any other failure (target unreachable, permission) says nothing about
+     * the copy: fail the listing, so a passing outage never prunes good copies. */
+    if (!ci->valid && merr.code != IB_E_MANIFEST && merr.code != IB_E_TARGET_NOT_FOUND) {
+        if (err)
+            *err = merr;
+        return ib_err_prefix(err, "reading the manifest of copy %s", name);
+    }
     return 0;
 }
 
