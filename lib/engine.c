@@ -845,11 +845,13 @@ static int prune(run *r, ib_err *err)
         }
     }
     for (size_t i = 0; i < n; i++)
-        if (c[i].valid && (!drop[i] || i == newest_valid))
+        if (c[i].valid && (!drop[i] || i == newest_valid || strcmp(c[i].name, r->res->copy) == 0))
             r->res->copies_kept++;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (!drop[i] || i == newest_valid)
+        /* Never the copy this run made, even if a clock stepped back made
+         * its name sort older than the others. */
+        if (!drop[i] || i == newest_valid || strcmp(c[i].name, r->res->copy) == 0)
             continue;
         rc = r->st->drv->snapshot_delete(r->st, r->task_dir, c[i].name, err);
         if (rc == 0) {
