@@ -3,6 +3,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "ib_config.h"
+#include "ib_source.h"
 #include "ib_storage.h"
 #include "log.h"
 #include "metrics.h"
@@ -286,6 +287,19 @@ static int open_store(ibd *d, ib_err *err)
     return 0;
 }
 
+/* No run is active yet (the control socket proved no other daemon runs):
+ * staging dirs are leftovers of killed workers. */
+static void clean_staging(ibd *d)
+{
+    int removed = 0;
+    ib_err err;
+    ib_err_clear(&err);
+    if (ib_staging_clean(d->staging_root, &removed, &err) != 0)
+        ibd_log_warning("%s", err.msg);
+    if (removed > 0)
+        ibd_log_info("removed %d staging dir(s) left by interrupted runs", removed);
+}
+
 static int start(ibd *d, ib_err *err)
 {
     ib_taskset set = {NULL, 0};
@@ -299,6 +313,8 @@ static int start(ibd *d, ib_err *err)
         rc = ibd_control_open(d, err);
     if (rc == 0)
         rc = open_store(d, err);
+    if (rc == 0)
+        clean_staging(d);
     if (rc == 0)
         rc = ibd_sched_start(d, &set, err);
     ib_taskset_free(&set);

@@ -24,7 +24,7 @@ typedef struct ib_source_file {
 } ib_source_file;
 
 typedef struct ib_snapshot {
-    char *staging_dir; /* <staging_root>/<run id> */
+    char *staging_dir;     /* <staging_root>/<run id> */
     ib_source_file *files; /* sorted by rel */
     size_t n_files;
     char **databases; /* the selected databases, sorted */
@@ -49,8 +49,7 @@ int ib_source_list_databases(const ib_source *src, char ***names, size_t *n, ib_
  * ("data to be backed up does not exist"); a pattern matching nothing is
  * logged as a warning. */
 int ib_source_select(const ib_source *src, const char *const *available, size_t n_available,
-                     const ib_source_events *ev, char ***selected, size_t *n_selected,
-                     ib_err *err);
+                     const ib_source_events *ev, char ***selected, size_t *n_selected, ib_err *err);
 
 /* Take the snapshot of the selected databases into <staging_root>/<name>:
  * hard links for sealed tsfiles and resources, copies for mods, skipping
@@ -60,6 +59,11 @@ int ib_source_select(const ib_source *src, const char *const *available, size_t 
 int ib_snapshot_take(const ib_source *src, const char *const *databases, size_t n_databases,
                      const char *staging_root, const char *name, const ib_source_events *ev,
                      ib_snapshot **out, ib_err *err);
+
+/* Remove every "run-*" staging dir under staging_root: left by workers that
+ * were killed, they pin TsFiles that compaction deleted. Only for a caller
+ * that knows no run is active (the daemon at start-up). */
+int ib_staging_clean(const char *staging_root, int *removed, ib_err *err);
 
 /* Remove the staging dir and free. */
 void ib_snapshot_free(ib_snapshot *snap);

@@ -392,6 +392,16 @@ int ib_source_select(const ib_source *src, const char *const *available, size_t 
         sv_free(&out);
         return -1;
     }
+    /* An empty selection would freeze an empty copy and, run after run, prune
+     * every real one (IoTDB restarting, a data dir not mounted yet). */
+    if (out.n == 0) {
+        sv_free(&out);
+        return ib_err_set(err, IB_E_SOURCE_MISSING,
+                          "data to be backed up does not exist: no database matches the task's "
+                          "database_patterns (%zu database(s) known). HINT: check that IoTDB is "
+                          "up and the data dirs are mounted",
+                          n_available);
+    }
     sv_sort_unique(&out);
     *selected = out.v;
     *n_selected = out.n;
@@ -880,6 +890,36 @@ static int cmp_file(const void *a, const void *b)
 }
 
 /* <staging_root>/<name>, fresh: a leftover of a crashed run is removed. */
+int ib_staging_clean(const char *staging_root, int *removed, ib_err *err)
+{
+    *removed = 0;
+    DIR *d = opendir(staging_root);
+    if (!d) {
+        if (errno == ENOENT)
+            return 0;
+        return ib_err_errno(err, IB_E_STAGING, errno, "cannot open staging dir %s", staging_root);
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && rc == 0) {
+        if (strncmp(e->d_name, "run-", 4) != 0)
+            continue;
+        char *dir = path_join(staging_root, e->d_name);
+        if (!dir) {
+            rc = nomem(err);
+            break;
+        }
+        int why = remove_tree(dir);
+        if (why != 0)
+            rc = ib_err_errno(err, IB_E_STAGING, why, "cannot remove old staging dir %s", dir);
+        else
+            (*removed)++;
+        free(dir);
+    }
+    closedir(d);
+    return rc;
+}
+
 static int prepare_staging(const char *staging_root, const char *name, const ib_source_events *ev,
                            char **out, ib_err *err)
 {

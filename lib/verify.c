@@ -174,6 +174,8 @@ static void check_databases(verify *v, char **avail, size_t n_avail, const char 
                     "source.databases against SHOW DATABASES",
                     src->databases[i], from);
     }
+    if (src->n_database_patterns == 0)
+        return;
     ib_source patterns_only = *src;
     patterns_only.n_databases = 0;
     ib_source_events sev = {0};
@@ -187,7 +189,12 @@ static void check_databases(verify *v, char **avail, size_t n_avail, const char 
     ib_err_clear(&err);
     if (ib_source_select(&patterns_only, (const char *const *)avail, n_avail, &sev, &sel, &n_sel,
                          &err) != 0) {
-        problem(v, "%s. HINT: fix source.database_patterns", err.msg);
+        /* Patterns matching nothing beside named databases: the warning
+         * select logged. A selection that is empty altogether: a problem. */
+        if (err.code != IB_E_SOURCE_MISSING)
+            problem(v, "%s. HINT: fix source.database_patterns", err.msg);
+        else if (src->n_databases == 0)
+            problem(v, "%s", err.msg);
         note_nomem(v, &err);
         return;
     }

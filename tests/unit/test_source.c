@@ -775,6 +775,40 @@ static void test_select_errors(void **state)
     assert_int_equal(ib_source_select(&src, NULL, 0, NULL, &names, &n, &err), -1);
     assert_int_equal(err.code, IB_E_TASK_FIELD);
     assert_non_null(strstr(err.msg, "root.(ln"));
+
+    /* Patterns alone that select nothing fail the run: an empty copy would
+     * otherwise be frozen and, run after run, prune the real ones. */
+    char *none[] = {"^root\\.nothing$"};
+    src.database_patterns = none;
+    assert_int_equal(ib_source_select(&src, NULL, 0, NULL, &names, &n, &err), -1);
+    assert_int_equal(err.code, IB_E_SOURCE_MISSING);
+    assert_non_null(strstr(err.msg, "no database matches"));
+    assert_null(names);
+}
+
+/* Staging dirs of killed workers go at daemon start; nothing else does. */
+static void test_staging_clean(void **state)
+{
+    fixture *f = *state;
+    char path[512];
+    assert_int_equal(mkdir(f->staging, 0700) == 0 || errno == EEXIST, 1);
+    path_of(path, sizeof path, f->staging, "run-7");
+    assert_int_equal(mkdir(path, 0700), 0);
+    path_of(path, sizeof path, f->staging, "run-7/sequence");
+    assert_int_equal(mkdir(path, 0700), 0);
+    path_of(path, sizeof path, f->staging, "keep-me");
+    assert_int_equal(mkdir(path, 0700), 0);
+    int removed = -1;
+    ib_err err;
+    assert_int_equal(ib_staging_clean(f->staging, &removed, &err), 0);
+    assert_int_equal(removed, 1);
+    path_of(path, sizeof path, f->staging, "run-7");
+    assert_int_equal(access(path, F_OK), -1);
+    path_of(path, sizeof path, f->staging, "keep-me");
+    assert_int_equal(access(path, F_OK), 0);
+    path_of(path, sizeof path, f->staging, "absent");
+    assert_int_equal(ib_staging_clean(path, &removed, &err), 0);
+    assert_int_equal(removed, 0);
 }
 
 /* ---- against the generator ---- */
@@ -857,6 +891,7 @@ int main(void)
                                         drop_fixture),
         cmocka_unit_test_setup_teardown(test_unreadable_file, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_fifo_is_not_read, make_fixture, drop_fixture),
+        cmocka_unit_test_setup_teardown(test_staging_clean, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_other_owner_copies, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_other_file_system_copies, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_invalid_database_name, make_fixture, drop_fixture),
