@@ -132,8 +132,12 @@ static void draw_progress(const run_args *a, double run_id, const cJSON *ev)
         fflush(stdout);
         return;
     }
-    printf("\r\033[Krun %.0f of %s: %s %.0f/%.0f files, %s/%s, %.0f%%", run_id, a->task,
-           phase ? phase : "working", fd, ft, done, total, pct);
+    char bar[48], extra[64];
+    fmt_bar(pct / 100.0, 20, bar, sizeof bar);
+    fmt_rate_eta(num_field(ev, "rate_bytes_per_s", -1), num_field(ev, "eta_s", -1), extra,
+                 sizeof extra);
+    printf("\r\033[Krun %.0f of %s: %s %.0f/%.0f files, %s/%s, %.0f%% %s%s", run_id, a->task,
+           phase ? phase : "working", fd, ft, done, total, pct, bar, extra);
     fflush(stdout);
 }
 

@@ -61,7 +61,7 @@ static void next_run_cell(const cJSON *task, time_t now, char *buf, size_t n)
     snprintf(buf, n, "%s (in %s)", when, span);
 }
 
-/* "idle", "queued", "running 45% (upload)". */
+/* "idle", "queued", "running [####------] 45% (upload), ETA 3m". */
 static void state_cell(const cJSON *task, char *buf, size_t n)
 {
     const char *state = str_field(task, "state");
@@ -76,10 +76,14 @@ static void state_cell(const cJSON *task, char *buf, size_t n)
         total = num_field(run, "files_total", 0);
     }
     const char *phase = str_field(run, "phase");
-    if (total > 0)
-        snprintf(buf, n, "running %d%%%s%s%s", (int)(100.0 * done / total), phase ? " (" : "",
-                 phase ? phase : "", phase ? ")" : "");
-    else
+    char extra[64];
+    fmt_rate_eta(-1, num_field(run, "eta_s", -1), extra, sizeof extra);
+    if (total > 0) {
+        char bar[32];
+        fmt_bar(done / total, 10, bar, sizeof bar);
+        snprintf(buf, n, "running %s %d%%%s%s%s%s", bar, (int)(100.0 * done / total),
+                 phase ? " (" : "", phase ? phase : "", phase ? ")" : "", extra);
+    } else
         snprintf(buf, n, "running%s%s%s", phase ? " (" : "", phase ? phase : "", phase ? ")" : "");
 }
 

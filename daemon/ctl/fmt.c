@@ -137,3 +137,35 @@ void fmt_table_free(fmt_table *t)
     free(t->cells);
     memset(t, 0, sizeof *t);
 }
+
+void fmt_bar(double fraction, int width, char *buf, size_t size)
+{
+    if (fraction < 0)
+        fraction = 0;
+    if (fraction > 1)
+        fraction = 1;
+    char cells[64];
+    if (width > (int)sizeof cells - 1)
+        width = (int)sizeof cells - 1;
+    int full = (int)(fraction * width + 0.5);
+    for (int i = 0; i < width; i++)
+        cells[i] = i < full ? '#' : '-';
+    cells[width] = '\0';
+    snprintf(buf, size, "[%s]", cells);
+}
+
+void fmt_rate_eta(double rate, double eta, char *buf, size_t size)
+{
+    char r[32] = "", e[32] = "";
+    if (rate >= 0) {
+        char b[24];
+        fmt_bytes((int64_t)rate, b, sizeof b);
+        snprintf(r, sizeof r, ", %s/s", b);
+    }
+    if (eta >= 0) {
+        char span[24];
+        fmt_span((int64_t)eta, span, sizeof span);
+        snprintf(e, sizeof e, ", ETA %s", span);
+    }
+    snprintf(buf, size, "%s%s", r, e);
+}

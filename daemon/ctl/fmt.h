@@ -17,6 +17,13 @@ void fmt_span(int64_t seconds, char *buf, size_t size);
 /* A run duration: "0.3s", "45s", "3m20s", "2h05m". */
 void fmt_duration(double seconds, char *buf, size_t size);
 
+/* "[#####-----]" for fraction 0..1, width cells inside the brackets. */
+void fmt_bar(double fraction, int width, char *buf, size_t size);
+
+/* ", 12.0 MiB/s, ETA 4m 10s" from a run's rate (bytes/s) and ETA (seconds);
+ * a negative value is unknown and left out; "" when both are. */
+void fmt_rate_eta(double rate, double eta, char *buf, size_t size);
+
 /* Local time as "2026-11-24 02:00". */
 void fmt_local_minute(time_t t, char *buf, size_t size);
 

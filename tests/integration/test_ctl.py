@@ -171,7 +171,10 @@ class TestRun(CtlTestCase):
         self.assertEqual(r.returncode, 0, out)
         self.assertIn("(Ctrl-C stops waiting, not the run)", out)
         # Redrawn in place: carriage return + clear line, then files/bytes/percent.
-        self.assertRegex(out, r"\r\x1b\[Krun \d+ of slow: \w+ \d+/\d+ files, .*/.*, \d+%")
+        self.assertRegex(out, r"\r\x1b\[Krun \d+ of slow: \w+ \d+/\d+ files, .*/.*, \d+% "
+                              r"\[[#-]{20}\]")
+        # Once the daemon has measured a rate, the line shows it and an ETA.
+        self.assertRegex(out, r"\], [\d.]+ \w*B/s, ETA \d+[smhd]")
         self.assertRegex(out, r"\r\x1b\[Krun \d+ of slow succeeded in ")
         self.assertNotRegex(out, r"\d+% *\r?\n")  # no progress line left behind
 
