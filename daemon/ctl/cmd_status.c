@@ -81,8 +81,10 @@ static void state_cell(const cJSON *task, char *buf, size_t n)
     if (total > 0) {
         char bar[32];
         fmt_bar(done / total, 10, bar, sizeof bar);
-        snprintf(buf, n, "running %s %d%%%s%s%s%s", bar, (int)(100.0 * done / total),
-                 phase ? " (" : "", phase ? phase : "", phase ? ")" : "", extra);
+        int w = snprintf(buf, n, "running %s %d%%%s%s%s%s", bar, (int)(100.0 * done / total),
+                         phase ? " (" : "", phase ? phase : "", phase ? ")" : "", extra);
+        if (w < 0 || (size_t)w >= n) /* an odd, long phase name: the cell is cut */
+            buf[n - 1] = '\0';
     } else
         snprintf(buf, n, "running%s%s%s", phase ? " (" : "", phase ? phase : "", phase ? ")" : "");
 }
@@ -115,7 +117,7 @@ static int print_tasks(const cJSON *tasks)
     const cJSON *task;
     cJSON_ArrayForEach(task, tasks)
     {
-        char last[160], next[64], state[64];
+        char last[160], next[64], state[128];
         last_result_cell(cJSON_GetObjectItemCaseSensitive(task, "last_run"), now, last,
                          sizeof last);
         next_run_cell(task, now, next, sizeof next);
