@@ -68,7 +68,7 @@ class Server:
 
 def hdfs_task(b, nn_port):
     return {"mode": "manual", "policy": "full-then-incremental",
-            "source": {"data_dirs": [b.data_big], "databases": b.sets["big"]["databases"]},
+            "source": {"data_dirs": [b.data_hdfs], "databases": b.sets["hdfs"]["databases"]},
             "target": {"path_type": "RemoteHDFS", "nameservice": "hacluster",
                        "ip_mode": "IPv4", "active_namenode": "127.0.0.1",
                        "namenode_http_port": nn_port, "target_path": "/backup/bench",
@@ -139,8 +139,8 @@ def run_workload(b):
 
 
 def measure_runs(b, server, s):
-    src = b.data_big
-    nbytes = b.sets["big"]["bytes"]
+    src = b.data_hdfs
+    nbytes = b.sets["hdfs"]["bytes"]
     ours = report.Row("iotdb-backupd run --full (RemoteHDFS)", nbytes, ours=True)
     seq = report.Row("curl CREATE, sequential", nbytes)
     par = report.Row("curl CREATE, xargs -P 4", nbytes)
@@ -160,7 +160,9 @@ def measure_runs(b, server, s):
     best = max((ceil1, ceil4), key=lambda r: nbytes / r.wall())
     notes = ["ours / ceiling throughput: %.2f (target >= 0.80); ours / xargs -P 4: %.2f "
              "(target >= 1.0)" % (best.wall() / ours.wall(), par.wall() / ours.wall())]
-    b.add_table("3", "workload 3: full backup to WebHDFS (test server), big set",
+    s_ = b.sets["hdfs"]
+    b.add_table("3", "workload 3: full backup to WebHDFS (test server): %d files, %.3f GiB"
+                % (s_["files"], s_["bytes"] / GIB),
                 [ours, seq, par, ceil1, ceil4], notes)
     return None
 
