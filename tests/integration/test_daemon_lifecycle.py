@@ -505,6 +505,10 @@ class TestSchedule(LifecycleCase):
             con.close()
 
     def prepare_downtime(self, catch_up):
+        # The task fires every minute: start well before a minute boundary so
+        # the checks are not raced by a regular slot.
+        while time.time() % 60 > 35:
+            time.sleep(0.5)
         task = self.sb.local_task(self.data, mode="periodic", every=1, unit="minutes",
                                   started="2024-01-01T00:00:00", catch_up=catch_up)
         self.sb.write_task("p", task)
@@ -527,8 +531,14 @@ class TestSchedule(LifecycleCase):
                         what="the catch-up run to finish")
         time.sleep(0.5)
         rows = self.runs()
-        self.assertEqual(len(rows), 1, rows)
-        self.assertEqual((rows[0]["trigger"], rows[0]["result"]), ("catch-up", "succeeded"))
+        # One catch-up run, not a burst; a slow (sanitized) run may see the
+        # next regular minute slot, which is a "schedule" run, not a replay.
+        catch_up = [r for r in rows if r["trigger"] == "catch-up"]
+        self.assertEqual(len(catch_up), 1, rows)
+        self.assertEqual(catch_up[0]["result"], "succeeded")
+        self.assertEqual(rows[0]["id"], catch_up[0]["id"], rows)
+        self.assertLessEqual(len(rows), 2, rows)
+        self.assertTrue(all(r["trigger"] == "schedule" for r in rows[1:]), rows)
         last = self.sb.query("SELECT last_slot FROM tasks WHERE name = 'p'")[0]["last_slot"]
         self.assertGreater(last, time.time() - 61)
         self.assertEqual(d.stop(), 0)
