@@ -53,6 +53,13 @@ def scaled(seconds):
     return seconds * TIMEOUT_SCALE
 
 
+def away_from_minute_boundary(seconds_needed=25):
+    """Sleep until the next wall-clock minute is at least seconds_needed away,
+    so a test of an every-minute task is not raced by its next regular slot."""
+    while 60 - time.time() % 60 < seconds_needed:
+        time.sleep(0.5)
+
+
 def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
     """Poll cond() until it returns something truthy and return that value.
 

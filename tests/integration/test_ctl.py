@@ -35,6 +35,7 @@ class CtlTestCase(ibtest.DaemonTestCase):
 
 class TestStatus(CtlTestCase):
     def test_status_json_and_text(self):
+        ibtest.away_from_minute_boundary(15)  # p1 must still be idle below
         self.sb.write_task("p1", self.sb.local_task(self.data, mode="periodic", every=1,
                                                      unit="minutes"))
         self.sb.write_task("m1", self.sb.local_task(self.data))

@@ -507,8 +507,7 @@ class TestSchedule(LifecycleCase):
     def prepare_downtime(self, catch_up):
         # The task fires every minute: start well before a minute boundary so
         # the checks are not raced by a regular slot.
-        while time.time() % 60 > 35:
-            time.sleep(0.5)
+        ibtest.away_from_minute_boundary(25)
         task = self.sb.local_task(self.data, mode="periodic", every=1, unit="minutes",
                                   started="2024-01-01T00:00:00", catch_up=catch_up)
         self.sb.write_task("p", task)
