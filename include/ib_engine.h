@@ -25,6 +25,10 @@ typedef struct ib_engine_events {
     void (*progress)(void *ctx, const ib_progress *p);
     /* Polled between files and chunks: true asks the run to stop at a safe point. */
     bool (*should_stop)(void *ctx);
+    /* Optional: notable events with their own journal MESSAGE_ID, kind
+     * "pruned" (a copy was deleted) or "retrying" (the target is being
+     * retried); when NULL they go to log at priority 6 / 4. */
+    void (*notice)(void *ctx, const char *kind, int priority, const char *msg);
 } ib_engine_events;
 
 /* "<task>_IoTDB_<created_at local YYYYmmddHHMMSS>" into buf. */

@@ -37,10 +37,14 @@ typedef struct ib_storage_entry {
 void ib_storage_entries_free(ib_storage_entry *entries, size_t n);
 
 /* A pull source for uploads: read fills buf with up to cap bytes and returns
- * the count, 0 at end, -1 on error (with err filled). */
+ * the count, 0 at end, -1 on error (with err filled). rewind (optional)
+ * starts the source again at its first byte, so that a driver can restart a
+ * transfer that failed part way (a DataNode that died mid-body); without it
+ * such a failure fails the put. */
 typedef struct ib_reader {
     void *ctx;
     ssize_t (*read)(void *ctx, void *buf, size_t cap, ib_err *err);
+    int (*rewind)(void *ctx, ib_err *err);
 } ib_reader;
 
 /* A push sink for downloads: returns 0, or -1 on error (with err filled). */
@@ -91,11 +95,22 @@ typedef struct ib_storage_driver {
     void (*free)(ib_storage *s);
 } ib_storage_driver;
 
+/* Told of notable events a driver handles by itself, so that they reach the
+ * operator: kind "retrying" (a retry, a wait or a NameNode failover) with a
+ * one-line message. Called from whichever thread runs the operation. */
+typedef void (*ib_storage_notice_fn)(void *ctx, const char *kind, const char *msg);
+
 /* The storage handle: a driver table followed by the driver's state. Every
- * driver's struct starts with an ib_storage member. */
+ * driver's struct starts with an ib_storage member (zeroed on creation). */
 struct ib_storage {
     const ib_storage_driver *drv;
+    ib_storage_notice_fn notice; /* optional, set by the handle's user */
+    void *notice_ctx;
 };
+
+/* Report a notable event through s->notice, if set. */
+void ib_storage_notice(ib_storage *s, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Open the driver for a task's target. bandwidth_mbps caps write speed
  * (0 = unlimited). */

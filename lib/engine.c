@@ -213,12 +213,32 @@ static bool in_snapshot(const run *r, const char *rel)
 
 /* ---- target and previous copy ---- */
 
+static void engine_notice(const ib_engine_events *ev, const char *kind, int priority,
+                          const char *msg)
+{
+    if (ev && ev->notice)
+        ev->notice(ev->ctx, kind, priority, msg);
+    else if (ev && ev->log)
+        ev->log(ev->ctx, priority, msg);
+}
+
+/* The driver's retries and failovers, as "retrying" notices of the run. */
+static void storage_notice(void *ctx, const char *kind, const char *msg)
+{
+    const run *r = ctx;
+    char line[IB_ERR_MSG_MAX + IB_TASK_NAME_MAX + 16];
+    snprintf(line, sizeof line, "task %s: %s", r->task->name, msg);
+    engine_notice(r->ev, kind, 4, line);
+}
+
 static int open_target(run *r, ib_err *err)
 {
     double bw =
         r->req->bandwidth_mbps > 0 ? r->req->bandwidth_mbps : r->task->target.max_bandwidth_mbps;
     if (ib_storage_open(&r->task->target, bw, &r->st, err) != 0)
         return -1;
+    r->st->notice = storage_notice;
+    r->st->notice_ctx = r;
     char name[IB_TASK_NAME_MAX + 64];
     ib_engine_task_dir_name(r->task->name, r->req->created_at, name, sizeof name);
     r->task_dir = ib_path_join(r->task->target.target_path, name);
@@ -856,8 +876,10 @@ static int prune(run *r, ib_err *err)
         rc = r->st->drv->snapshot_delete(r->st, r->task_dir, c[i].name, err);
         if (rc == 0) {
             r->res->copies_pruned++;
-            ib_engine_logf(r->ev, 6, "task %s: pruned copy %s%s", r->task->name, c[i].name,
-                           c[i].valid ? "" : " (no valid manifest)");
+            char line[512];
+            snprintf(line, sizeof line, "task %s: pruned copy %s%s", r->task->name, c[i].name,
+                     c[i].valid ? "" : " (no valid manifest)");
+            engine_notice(r->ev, "pruned", 6, line);
         }
     }
     free(drop);

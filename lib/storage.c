@@ -2,6 +2,7 @@
 #include "ib_storage.h"
 #include "ib_webhdfs.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,18 @@ int ib_storage_get_buffer(ib_storage *s, const char *path, size_t max, char **ou
     if (len)
         *len = w.len;
     return 0;
+}
+
+void ib_storage_notice(ib_storage *s, const char *kind, const char *fmt, ...)
+{
+    if (!s || !s->notice)
+        return;
+    char msg[IB_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->notice(s->notice_ctx, kind, msg);
 }
 
 char *ib_path_join(const char *a, const char *b)
