@@ -1,7 +1,8 @@
 /* Restore: stream one copy back from the target into a local directory,
  * checking every file's size and CRC32C against the manifest. Each file is
- * written as "<name>.restore-tmp", synced, then renamed into place, so a
- * failed restore never leaves a damaged file under its real name. */
+ * written as "<name>.restore-tmp" and renamed into place once complete and
+ * checked, so a failed restore never leaves a damaged file under its real
+ * name; the file system is synced once at the end, before success. */
 #include "ib_crc32c.h"
 #include "ib_engine.h"
 #include "ib_iotdb_rest.h"
@@ -255,8 +256,8 @@ static int finish_file(const ib_manifest_file *mf, file_sink *fs, const char *fi
     };
     if (mf->mtime_ms > 0)
         futimens(fs->fd, times); /* cosmetic: a failure does not fail the restore */
-    if (fsync(fs->fd) != 0)
-        return ib_err_errno(err, IB_E_RESTORE, errno, "syncing %s", fs->path);
+    /* No fsync per file: restore_files syncs the whole file system once at
+     * the end, and the restore only reports success after that. */
     if (rename(fs->path, final) != 0)
         return ib_err_errno(err, IB_E_RESTORE, errno, "renaming %s to %s", fs->path, final);
     return 0;
@@ -302,14 +303,22 @@ static int restore_one(restore *x, const ib_manifest_file *mf, ib_err *err)
     return rc;
 }
 
-static int sync_dir(const char *dir)
+/* One syncfs makes every restored file, and every directory entry naming
+ * it, durable; much cheaper than an fsync per file and per directory. */
+static int sync_restored(const char *dir, ib_err *err)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
+        return ib_err_errno(err, IB_E_RESTORE, errno, "opening %s to sync it", dir);
+    int rc = syncfs(fd);
+    int e = errno;
     close(fd);
-    return rc;
+    if (rc != 0)
+        return ib_err_errno(err, IB_E_RESTORE, e,
+                            "syncing the restored files in %s: they may not be on disk; HINT: "
+                            "check the file system, then restore again with --force",
+                            dir);
+    return 0;
 }
 
 static int restore_files(restore *x, ib_err *err)
@@ -336,8 +345,7 @@ static int restore_files(restore *x, ib_err *err)
         if (x->ev && x->ev->progress)
             x->ev->progress(x->ev->ctx, &x->prog);
     }
-    sync_dir(x->req->to_dir);
-    return 0;
+    return sync_restored(x->req->to_dir, err);
 }
 
 /* ---- the restore ---- */
