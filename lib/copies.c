@@ -108,6 +108,29 @@ static int find_by_pattern(ib_storage *s, const ib_task *task, const ib_engine_e
     return rc;
 }
 
+/* The task's directory when there is exactly one. */
+static int find_single(ib_storage *s, const ib_task *task, char **out, ib_err *err)
+{
+    ib_storage_entry *ents = NULL;
+    size_t n = 0;
+    if (s->drv->list(s, task->target.target_path, &ents, &n, err) != 0)
+        return -1;
+    const char *one = NULL;
+    size_t matches = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ents[i].is_dir && is_task_dir_name(task->name, ents[i].name) && ++matches == 1)
+            one = ents[i].name;
+    int rc = -1;
+    if (matches == 1) {
+        *out = ib_path_join(task->target.target_path, one);
+        rc = *out ? 0 : ib_err_set(err, IB_E_NOMEM, "out of memory");
+    } else {
+        ib_err_set(err, IB_E_COPY_NOT_FOUND, "%zu task directories", matches);
+    }
+    ib_storage_entries_free(ents, n);
+    return rc;
+}
+
 int ib_engine_find_task_dir(ib_storage *s, const ib_task *task, const char *task_dir_name,
                             const ib_engine_events *ev, char **out, ib_err *err)
 {
@@ -123,6 +146,18 @@ int ib_engine_find_task_dir(ib_storage *s, const ib_task *task, const char *task
         return -1;
     }
     if (!info.exists || !info.is_dir) {
+        /* The name holds the creation time in local time: a program run with
+         * another TZ than the daemon computes another name. A single
+         * directory of the task is then unambiguous. */
+        char *found = NULL;
+        ib_err perr;
+        if (find_single(s, task, &found, &perr) == 0) {
+            ib_engine_logf(ev, 6, "task directory %s not found; using %s, the task's only one",
+                           dir, found);
+            free(dir);
+            *out = found;
+            return 0;
+        }
         ib_err_set(err, IB_E_COPY_NOT_FOUND,
                    "no copies of task %s: task directory %s does not exist; HINT: run the task "
                    "once, or check target.target_path",
