@@ -67,3 +67,25 @@ bool ibd_linebuf_feed(ibd_linebuf *lb, const char *data, size_t n, ibd_line_cb c
     }
     return true;
 }
+
+/* Bounded so that one read never holds more than a request line's worth. */
+#define READ_CHUNK_MAX 65536
+
+void ibd_linebuf_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    if (suggested > READ_CHUNK_MAX)
+        suggested = READ_CHUNK_MAX;
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+bool ibd_linebuf_read(ibd_linebuf *lb, ssize_t n, const uv_buf_t *buf, bool skip, ibd_line_cb cb,
+                      void *ctx)
+{
+    bool go_on = true;
+    if (n > 0 && !skip)
+        go_on = ibd_linebuf_feed(lb, buf->base, (size_t)n, cb, ctx);
+    free(buf->base);
+    return go_on;
+}
