@@ -342,10 +342,14 @@ static void notify_progress(ibd_run *run)
     }
 }
 
+/* A whole number of a worker event; 0 when absent or outside int64_t (a
+ * broken worker could send 1e300: casting that is undefined behaviour). */
 static int64_t json_int(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -0x1p63 && v->valuedouble < 0x1p63))
+        return 0; /* the negated test also refuses NaN */
+    return (int64_t)v->valuedouble;
 }
 
 static const char *json_str(const cJSON *o, const char *key)
@@ -354,14 +358,32 @@ static const char *json_str(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The syslog priority of a log or notice event; info when it is none. */
+static int event_priority(const cJSON *ev)
+{
+    int64_t prio = json_int(ev, "priority");
+    return prio < LOG_EMERG || prio > LOG_DEBUG ? LOG_INFO : (int)prio;
+}
+
 static void on_worker_log(ibd_run *run, const cJSON *ev)
 {
-    int prio = (int)json_int(ev, "priority");
-    if (prio < LOG_EMERG || prio > LOG_DEBUG)
-        prio = LOG_INFO;
     const char *msg = json_str(ev, "message");
     ibd_log_fields f = run_fields(run);
-    ibd_log(prio, &f, "%s", msg ? msg : "");
+    ibd_log(event_priority(ev), &f, "%s", msg ? msg : "");
+}
+
+/* The engine's notable events get their journal MESSAGE_ID (catalog); an
+ * unknown kind is still logged, without one. */
+static void on_worker_notice(ibd_run *run, const cJSON *ev)
+{
+    const char *kind = json_str(ev, "kind");
+    const char *msg = json_str(ev, "message");
+    ibd_log_fields f = run_fields(run);
+    if (kind && strcmp(kind, "pruned") == 0)
+        f.msgid = IBD_MSGID_PRUNED;
+    else if (kind && strcmp(kind, "retrying") == 0)
+        f.msgid = IBD_MSGID_RETRYING;
+    ibd_log(event_priority(ev), &f, "%s", msg ? msg : "");
 }
 
 static void on_worker_progress(ibd_run *run, const cJSON *ev)
@@ -419,6 +441,8 @@ static bool on_worker_line(void *ctx, char *line, size_t len, bool too_long)
                 run->id, line);
     else if (strcmp(event, "log") == 0)
         on_worker_log(run, ev);
+    else if (strcmp(event, "notice") == 0)
+        on_worker_notice(run, ev);
     else if (strcmp(event, "progress") == 0)
         on_worker_progress(run, ev);
     else if (strcmp(event, "result") == 0)

@@ -50,25 +50,28 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* One event line; a daemon that is gone means nobody records the result. */
+/* One event line; a daemon that is gone means nobody records the result.
+ * Storage notices may come from a driver's threads: the stream lock keeps
+ * each line whole. */
 static void emit(worker_ctx *w, cJSON *ev)
 {
     char *s = ev ? cJSON_PrintUnformatted(ev) : NULL;
     cJSON_Delete(ev);
     if (!s)
         return;
+    flockfile(stdout);
     if (fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) {
         w->output_broken = true;
         g_stop = 1;
     }
+    funlockfile(stdout);
     free(s);
 }
 
-static void ev_log(void *ctx, int priority, const char *msg)
+/* A message cut to LOG_MESSAGE_MAX bytes: a runaway driver text must not
+ * make an event line the daemon refuses. */
+static void add_message(cJSON *ev, const char *msg)
 {
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, "event", "log");
-    cJSON_AddNumberToObject(ev, "priority", priority);
     if (strlen(msg) > LOG_MESSAGE_MAX) {
         char *cut = strndup(msg, LOG_MESSAGE_MAX);
         cJSON_AddStringToObject(ev, "message", cut ? cut : "(message too long)");
@@ -76,6 +79,26 @@ static void ev_log(void *ctx, int priority, const char *msg)
     } else {
         cJSON_AddStringToObject(ev, "message", msg);
     }
+}
+
+static void ev_log(void *ctx, int priority, const char *msg)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "event", "log");
+    cJSON_AddNumberToObject(ev, "priority", priority);
+    add_message(ev, msg);
+    emit(ctx, ev);
+}
+
+/* A notable event ("pruned", "retrying") the daemon logs with its own
+ * journal MESSAGE_ID. */
+static void ev_notice(void *ctx, const char *kind, int priority, const char *msg)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "event", "notice");
+    cJSON_AddStringToObject(ev, "kind", kind);
+    cJSON_AddNumberToObject(ev, "priority", priority);
+    add_message(ev, msg);
     emit(ctx, ev);
 }
 
@@ -281,8 +304,11 @@ int ibd_worker_main(int argc, char **argv)
                                  .type = a.type,
                                  .staging_root = a.staging_root,
                                  .bandwidth_mbps = a.bandwidth_mbps};
-        ib_engine_events ev = {
-            .ctx = &w, .log = ev_log, .progress = ev_progress, .should_stop = ev_should_stop};
+        ib_engine_events ev = {.ctx = &w,
+                               .log = ev_log,
+                               .progress = ev_progress,
+                               .should_stop = ev_should_stop,
+                               .notice = ev_notice};
         if (ib_backup_run(&req, &ev, &res, &err) == 0)
             ib_err_clear(&err);
         else if (err.code == IB_OK)

@@ -69,6 +69,17 @@ class TestCatalogContent(unittest.TestCase):
             used = set(re.findall(r"@([A-Z_]+)@", headers["Subject"] + body))
             self.assertLessEqual(used, fields, msgid)
 
+    def test_notice_entries_use_only_the_fields_they_are_sent_with(self):
+        # Retrying and pruned messages (daemon/runs.c, on_worker_notice) carry
+        # the run's fields but no result, error code or counts: a placeholder
+        # for one of those would show as "@ERROR_CODE@" in journalctl -x.
+        ids = message_ids()
+        for name in ("RETRYING", "PRUNED"):
+            headers, body = self.entries[ids[name]]
+            used = set(re.findall(r"@([A-Z_]+)@", headers["Subject"] + body))
+            self.assertLessEqual(used, {"TASK", "RUN_ID", "BACKUP_TYPE", "TRIGGER"}, name)
+            self.assertIn("@RUN_ID@", body, name)
+
     def test_failure_entries_tell_what_to_do(self):
         ids = message_ids()
         _h, body = self.entries[ids["BACKUP_FAILED"]]

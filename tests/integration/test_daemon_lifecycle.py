@@ -13,6 +13,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import unittest
 
@@ -621,6 +622,43 @@ def parse_journal_datagram(data):
 JOURNAL_DIR = "/run/systemd/journal"
 
 
+class FakeJournal:
+    """A stand-in for journald's socket, read by a thread from the start: a
+    unix datagram queue holds only net.unix.max_dgram_qlen (10) messages,
+    and a daemon whose journal is full blocks."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.2)
+        self.received = []
+        self.closing = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.closing:
+            try:
+                self.received.append(parse_journal_datagram(self.sock.recv(1 << 20)))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def messages(self):
+        """Everything received, once the sender is quiet (call after the daemon stopped)."""
+        n = -1
+        while n != len(self.received):
+            n = len(self.received)
+            time.sleep(0.3)
+        return list(self.received)
+
+    def close(self):
+        self.closing = True
+        self.thread.join()
+        self.sock.close()
+
+
 @unittest.skipUnless(os.geteuid() == 0 and not os.path.exists(JOURNAL_DIR),
                      "needs root and no journald: a stand-in journal socket is created")
 class TestJournal(LifecycleCase):
@@ -630,36 +668,33 @@ class TestJournal(LifecycleCase):
             if not os.path.exists(p):
                 os.mkdir(p)
                 created.append(p)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         path = os.path.join(JOURNAL_DIR, "socket")
-        sock.bind(path)
-        sock.settimeout(0.2)
+        journal = FakeJournal(path)
 
         def cleanup():
-            sock.close()
+            journal.close()
             os.unlink(path)
             for p in reversed(created):
                 os.rmdir(p)
         self.addCleanup(cleanup)
-        return sock
+        return journal
+
+    def start_with_journal(self, **kw):
+        """The daemon with stderr "being the journal stream": JOURNAL_STREAM names its inode."""
+        log_path = os.path.join(self.sb.root, "daemon-%d.log" % len(self.sb.daemons))
+        open(log_path, "wb").close()
+        st = os.stat(log_path)
+        return self.sb.start_daemon(env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)},
+                                    **kw)
 
     def test_structured_fields_when_stderr_is_the_journal(self):
         journal = self.fake_journal()
         self.sb.write_task("m1", self.sb.local_task(self.data))
-        # stderr "is the journal stream" when JOURNAL_STREAM names its inode.
-        log_path = os.path.join(self.sb.root, "daemon-0.log")
-        open(log_path, "wb").close()
-        st = os.stat(log_path)
-        d = self.sb.start_daemon(env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)})
+        d = self.start_with_journal()
         acc = self.client().request({"v": 1, "cmd": "run", "task": "m1"})
         self.wait_finished(acc["run_id"])
         self.assertEqual(d.stop(), 0)
-        messages = []
-        while True:
-            try:
-                messages.append(parse_journal_datagram(journal.recv(1 << 20)))
-            except socket.timeout:
-                break
+        messages = journal.messages()
         ids = msgids()
         by_id = {m.get("MESSAGE_ID"): m for m in messages}
         self.assertIn(ids["DAEMON_STARTED"], by_id, messages)
@@ -681,23 +716,35 @@ class TestJournal(LifecycleCase):
         # Nothing went to stderr as text.
         self.assertNotRegex(d.log(), r"(?m)^<\d>")
 
+    def test_pruned_copies_have_their_message_id(self):
+        journal = self.fake_journal()
+        self.sb.write_task("p1", self.sb.local_task(self.data, max_copies=1))
+        d = self.start_with_journal()
+        c = self.client()
+        first = c.request({"v": 1, "cmd": "run", "task": "p1"})
+        self.assertEqual(self.wait_finished(first["run_id"])["result"], "succeeded")
+        second = c.request({"v": 1, "cmd": "run", "task": "p1"})
+        self.assertEqual(self.wait_finished(second["run_id"])["result"], "succeeded")
+        self.assertEqual(d.stop(), 0)
+        messages = journal.messages()
+        pruned = [m for m in messages if m.get("MESSAGE_ID") == msgids()["PRUNED"]]
+        # max_copies 1: the second run pruned the first run's copy, once.
+        self.assertEqual(len(pruned), 1, messages)
+        m = pruned[0]
+        self.assertEqual((m["TASK"], m["RUN_ID"], m["PRIORITY"]),
+                         ("p1", str(second["run_id"]), "6"))
+        copy = self.sb.query("SELECT copy FROM runs WHERE id = ?", (first["run_id"],))[0][0]
+        self.assertIn("pruned copy " + copy, m["MESSAGE"])
+
     def test_progress_lines_carry_their_numbers_as_fields(self):
         journal = self.fake_journal()
         self.sb.write_settings({"progress_log_interval_s": 1})
         self.slow_task("slow", mbps=2)
-        log_path = os.path.join(self.sb.root, "daemon-0.log")
-        open(log_path, "wb").close()
-        st = os.stat(log_path)
-        d = self.sb.start_daemon(env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)})
+        d = self.start_with_journal()
         acc = self.client().request({"v": 1, "cmd": "run", "task": "slow"})
         self.assertEqual(self.wait_finished(acc["run_id"], timeout=60)["result"], "succeeded")
         self.assertEqual(d.stop(), 0)
-        messages = []
-        while True:
-            try:
-                messages.append(parse_journal_datagram(journal.recv(1 << 20)))
-            except socket.timeout:
-                break
+        messages = journal.messages()
         progress = [m for m in messages if "FILES_DONE" in m]
         self.assertGreaterEqual(len(progress), 2, messages)
         for m in progress:
