@@ -53,8 +53,8 @@ typedef struct ib_source {
 
 typedef struct ib_target {
     ib_target_type type;
-    char *target_path; /* absolute */
-    int max_copies;    /* 1..65536 */
+    char *target_path;         /* absolute */
+    int max_copies;            /* 1..65536 */
     double max_bandwidth_mbps; /* 0 = unlimited */
     /* RemoteHDFS only (NULL / 0 for LocalDir): */
     char *nameservice;
@@ -66,6 +66,8 @@ typedef struct ib_target {
     bool tls;
     char *ca_file;
     int parallel_uploads; /* default 4 */
+    int retry_attempts;   /* per request, default 10 (IB_RETRY_ATTEMPTS_DEFAULT) */
+    int retry_max_wait_s; /* longest wait between attempts, default 15 */
     ib_auth_mode auth_mode;
     char *auth_user;      /* simple */
     char *auth_principal; /* kerberos */
@@ -105,8 +107,7 @@ int ib_task_parse(const char *name, const char *display_path, const char *text, 
                   ib_task **out, ib_diags *diags);
 
 /* Read path and parse it; the task name is the file stem of path. */
-int ib_task_load_file(const char *path, const char *display_path, ib_task **out,
-                      ib_diags *diags);
+int ib_task_load_file(const char *path, const char *display_path, ib_task **out, ib_diags *diags);
 
 void ib_task_free(ib_task *task);
 
@@ -140,10 +141,14 @@ const char *ib_target_type_name(ib_target_type t);
  * catch_up to "once" (periodic tasks only); "started", "period" and
  * "catch_up" are errors on manual tasks. RemoteHDFS: ip_mode defaults to
  * "IPv4", namenode_rpc_port to 8020, namenode_http_port to 9870,
- * parallel_uploads to 4, tls to false; addresses are stored without IPv6
+ * parallel_uploads to 4, retry_attempts to 10 (1..100), retry_max_wait_s
+ * to 15 (1..3600), tls to false; addresses are stored without IPv6
  * brackets. target.max_bandwidth_mbps 0 (or absent) means "the daemon's
  * setting". target_path is stored without repeated or trailing '/'.
  * source.rest needs url and password_file; user defaults to "root". */
+
+#define IB_RETRY_ATTEMPTS_DEFAULT 10
+#define IB_RETRY_MAX_WAIT_S_DEFAULT 15
 
 /* Largest task or settings file that is read (bigger files are an error). */
 #define IB_TASK_FILE_MAX (1024 * 1024)

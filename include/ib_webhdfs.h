@@ -12,7 +12,8 @@
 /* Open the driver for a RemoteHDFS target: NameNode URLs from
  * active_namenode / standby_namenode ("host", "1.2.3.4", "::1", "[::1]:9870",
  * "https://nn1.example:9871"), namenode_http_port, tls, ca_file, ipv6,
- * auth (simple user.name, or kerberos SPNEGO), parallel_uploads.
+ * auth (simple user.name, or kerberos SPNEGO), parallel_uploads, and the
+ * retry budget retry_attempts / retry_max_wait_s (0: the defaults below).
  * bandwidth_mbps caps upload speed (0 = unlimited). state_dir holds private
  * state (the Kerberos credential cache); may be NULL for simple auth. No
  * network traffic happens here. */
@@ -21,7 +22,10 @@ int ib_storage_webhdfs_new(const ib_target *target, double bandwidth_mbps, const
 
 /* Retry and timeout settings (defaults as Hadoop's client: 10 attempts,
  * backoff 500 ms doubling up to 15 s with jitter, 20 s connect timeout,
- * 60 s without progress ends a transfer). Tests shorten them. */
+ * 60 s without progress ends a transfer). A target's retry_attempts sets
+ * max_attempts, its retry_max_wait_s backoff_cap_ms. Tests shorten them.
+ * Every retry, wait and failover is told through ib_storage_notice (kind
+ * "retrying"). */
 typedef struct ib_webhdfs_tuning {
     int max_attempts;       /* per operation, >= 1 */
     int backoff_base_ms;    /* first wait; doubles per retry */
@@ -32,8 +36,11 @@ typedef struct ib_webhdfs_tuning {
 } ib_webhdfs_tuning;
 
 void ib_webhdfs_default_tuning(ib_webhdfs_tuning *t);
-/* s must come from ib_storage_webhdfs_new. */
+/* s must come from ib_storage_webhdfs_new. Call before the handle is
+ * shared between threads: operations read the tuning without a lock. */
 void ib_webhdfs_set_tuning(ib_storage *s, const ib_webhdfs_tuning *t);
+/* The tuning in effect (defaults, the target's retry keys, set_tuning). */
+void ib_webhdfs_get_tuning(ib_storage *s, ib_webhdfs_tuning *out);
 
 /* Index (0 active_namenode, 1 standby_namenode) of the NameNode that last
  * answered as active. */

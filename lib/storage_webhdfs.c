@@ -14,10 +14,15 @@
  * (307 with the DataNode's URL), then the body to the DataNode only. libcurl
  * never follows a PUT redirect here, so it can never send the body to the
  * NameNode. Files are written to <path>._COPYING_ and renamed into place.
+ * A DataNode failing mid-body restarts both steps from the first byte
+ * (rewinding the source, see wh_upload). Every retry, wait and failover is
+ * told to the handle's user (ib_storage_notice, "retrying").
  *
  * A handle may be shared by threads: NameNode choice, capabilities learnt
- * from the server and the pool of curl handles (each keeps its connections
- * alive between requests) are under a mutex. */
+ * from the server, the bandwidth bucket, the jitter generator and the pool
+ * of curl handles (each keeps its connections alive between requests) are
+ * under a mutex; a curl handle is used by one thread at a time; names and
+ * tuning do not change after set-up. */
 #include "ib_webhdfs.h"
 
 #include "ib_hdfs_checksum.h"
@@ -226,6 +231,7 @@ typedef struct wh_resp {
     time_t date; /* the Date header, -1 or 0 when absent */
     CURLcode cc;
     char curl_msg[CURL_ERROR_SIZE];
+    long os_errno;  /* of a failed connect, send or receive */
     bool connected; /* a connection was made (the request may have arrived) */
 } wh_resp;
 
@@ -263,10 +269,11 @@ static bool resp_append(wh_resp *rs, const char *data, size_t len)
     return true;
 }
 
-/* The body source of an upload. The first REPLAY_MAX bytes read from the
- * source are kept, so that an attempt that failed before consuming more can
- * be sent again (a DataNode refusing or dying early) although the source
- * itself cannot rewind. */
+/* The body source of an upload. A transfer that failed part way (a
+ * DataNode refusing or dying mid-body) is sent again from its first byte:
+ * by rewinding the source when it can (src->rewind), else from the first
+ * REPLAY_MAX bytes read from it, which are kept for that; a failure after
+ * more than those cannot be restarted then. */
 #define REPLAY_MAX ((size_t)1 << 20)
 
 typedef struct wh_upload {
@@ -277,7 +284,7 @@ typedef struct wh_upload {
     int64_t sent;     /* bytes given to curl in this attempt */
     uint8_t *replay;  /* the first bytes of src */
     size_t replay_len, replay_cap, replay_pos;
-    bool replay_overflow; /* src went past REPLAY_MAX: no restart */
+    bool replay_overflow; /* nothing kept: src went past REPLAY_MAX or rewinds itself */
     int64_t block_size;   /* for the checksum, restarted with the data */
     ib_hdfs_checksum *sum;
     ib_err *err; /* the reader's error, or a size mismatch */
@@ -285,16 +292,25 @@ typedef struct wh_upload {
     const char *path;
 } wh_upload;
 
-/* Serve the body from its first byte again; false when those bytes are no
- * longer all at hand. */
+/* Serve the body from its first byte again; false when that is not
+ * possible (with up->failed set when the source's rewind failed). */
 static bool upload_rewind(wh_upload *up)
 {
-    if (up->replay_overflow)
+    bool through_source = up->replay_overflow && up->src_read > 0;
+    if (through_source && !up->src->rewind)
         return false;
-    if (up->sum) {
-        ib_hdfs_checksum *fresh = ib_hdfs_checksum_new(up->block_size);
-        if (!fresh)
+    ib_hdfs_checksum *fresh = NULL;
+    if (up->sum && !(fresh = ib_hdfs_checksum_new(up->block_size)))
+        return false;
+    if (through_source) {
+        if (up->src->rewind(up->src->ctx, up->err) != 0) {
+            ib_hdfs_checksum_free(fresh);
+            up->failed = true;
             return false;
+        }
+        up->src_read = 0;
+    }
+    if (fresh) {
         ib_hdfs_checksum_free(up->sum);
         up->sum = fresh;
     }
@@ -569,6 +585,7 @@ static void transfer(webhdfs *w, wh_xfer *x, const char *method, const char *url
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     x->rs->cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->rs->status);
+    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &x->rs->os_errno);
     curl_off_t pretransfer_us = 0;
     curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
     x->rs->connected = request_may_have_arrived(x->rs->cc, x->rs->status, pretransfer_us);
@@ -765,6 +782,82 @@ static bool fatal_curl(CURLcode cc)
     }
 }
 
+/* ---- retry notices ---- */
+
+/* What went wrong with an attempt, in a few words naming the server:
+ * "connection refused by 127.0.0.1:9870", "StandbyException (http 403)
+ * from 127.0.0.1:9870". */
+static void attempt_cause(const wh_resp *rs, const char *server, char *out, size_t n)
+{
+    char ex[128], msg[8];
+    if (rs->cc == CURLE_OK) {
+        if (ib_webhdfs_parse_remote_exception(rs->body, rs->len, ex, sizeof ex, msg, sizeof msg) ==
+            0)
+            snprintf(out, n, "%s (http %ld) from %s", ex, rs->status, server);
+        else
+            snprintf(out, n, "http %ld from %s", rs->status, server);
+        return;
+    }
+    bool reset = rs->os_errno == ECONNRESET || rs->os_errno == EPIPE;
+    const char *what;
+    switch (rs->cc) {
+    case CURLE_COULDNT_CONNECT:
+        what = rs->os_errno == ECONNREFUSED ? "connection refused by" : "cannot connect to";
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        what = "timed out talking to";
+        break;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        what = reset ? "connection reset by" : "connection lost to";
+        break;
+    case CURLE_GOT_NOTHING:
+        what = "connection closed without an answer by";
+        break;
+    case CURLE_PARTIAL_FILE:
+        what = "answer cut short by";
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        what = "cannot resolve";
+        break;
+    default:
+        snprintf(out, n, "%s with %s", curl_easy_strerror(rs->cc), server);
+        return;
+    }
+    snprintf(out, n, "%s %s", what, server);
+}
+
+/* Tell the handle's user of a retry, a wait or a failover, in one line:
+ * "<OP> <path>: <cause> (attempt k/n), <action>[ in <wait> s]".
+ * wait_ms < 0: no wait. */
+static void notice_retry(webhdfs *w, const char *op, const char *path, const char *cause,
+                         int attempt, const char *action, int wait_ms)
+{
+    if (!w->base.notice)
+        return;
+    char wait[48] = "";
+    if (wait_ms >= 0)
+        snprintf(wait, sizeof wait, " in %.1f s", (double)wait_ms / 1000.0);
+    ib_storage_notice(&w->base, "retrying", "%s %s: %s (attempt %d/%d), %s%s", op, path, cause,
+                      attempt, w->tune.max_attempts, action, wait);
+}
+
+/* "datanode host:port" of a DataNode URL, for messages. */
+static void datanode_name(const char *url, char *out, size_t n)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+        snprintf(out, n, "datanode %s:%s", host, port);
+    else
+        snprintf(out, n, "datanode (%s)", url);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}
+
 /* ---- the NameNode call with HA, retries and backoff ---- */
 
 static int active_nn(webhdfs *w)
@@ -831,15 +924,22 @@ static int nn_call(webhdfs *w, CURL *h, const wh_req *rq, wh_resp *rs, bool *amb
                            rq->op, rq->path, w->nn_name[0], w->nn_name[1]);
             return -1;
         }
+        char cause[400], action[340];
+        attempt_cause(rs, w->nn_name[nn], cause, sizeof cause);
+        snprintf(action, sizeof action, "retrying");
         if (failover && w->n_nn > 1) {
             nn = 1 - nn;
+            snprintf(action, sizeof action, "failing over to namenode %s", w->nn_name[nn]);
             if (!switched_since_wait) {
                 switched_since_wait = true; /* try the other one at once */
+                notice_retry(w, rq->op, rq->path, cause, attempt, action, -1);
                 continue;
             }
         }
         switched_since_wait = false;
-        sleep_ms(backoff_ms(w, retries++));
+        int wait = backoff_ms(w, retries++);
+        notice_retry(w, rq->op, rq->path, cause, attempt, action, wait);
+        sleep_ms(wait);
     }
 }
 
@@ -1254,8 +1354,18 @@ static int create_location(webhdfs *w, CURL *h, const char *path, char **locatio
     return rc;
 }
 
-/* Both steps of CREATE. A transient failure restarts both while the bytes
- * sent so far can be replayed (see wh_upload). */
+/* A DataNode's answer or failure that another attempt may get past. */
+static bool datanode_transient(const wh_resp *rs)
+{
+    if (rs->cc != CURLE_OK)
+        return !fatal_curl(rs->cc);
+    return rs->status >= 500 || exception_is(rs, "RetriableException") ||
+           exception_is(rs, "SafeModeException");
+}
+
+/* Both steps of CREATE. A transient failure at the DataNode (refused, reset
+ * or stalled mid-body, a 5xx) restarts both from the first byte, within
+ * the retry budget, when the body can be sent again (see wh_upload). */
 static int create_file(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, ib_err *err)
 {
     for (int attempt = 1;; attempt++) {
@@ -1266,32 +1376,43 @@ static int create_file(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, ib_e
         wh_xfer x = {.h = h, .rs = &rs, .up = up};
         rs.max = ERROR_BODY_MAX;
         transfer(w, &x, "PUT", loc, false);
-        if (up->failed) {
-            free(loc);
-            resp_reset(&rs);
-            return -1;
+        int rc = 1; /* 1: try again */
+        if (up->failed)
+            rc = -1;
+        else if (rs.cc == CURLE_OK && rs.status == 201)
+            rc = 0;
+        int64_t sent = up->sent;
+        bool retry = rc == 1 && datanode_transient(&rs) && attempt < w->tune.max_attempts;
+        bool stuck = false; /* retry wanted, the body cannot be sent again */
+        if (retry && !upload_rewind(up)) {
+            retry = false;
+            stuck = !up->failed;
+            if (up->failed) /* the source's own rewind failed: its error stands */
+                rc = -1;
         }
-        if (rs.cc == CURLE_OK && rs.status == 201) {
-            free(loc);
-            resp_reset(&rs);
-            return 0;
+        if (rc == 1 && !retry) {
+            rc = dn_error(w, tmp, loc, &rs, err);
+            if (sent > 0 && rs.cc != CURLE_OK)
+                ib_err_prefix(err, "after %" PRId64 " bytes%s", sent,
+                              stuck ? " (too many to send again: the source cannot rewind)" : "");
         }
-        bool transient = rs.cc != CURLE_OK
-                             ? !fatal_curl(rs.cc)
-                             : rs.status >= 500 || exception_is(&rs, "RetriableException") ||
-                                   exception_is(&rs, "SafeModeException");
-        bool restartable = transient && attempt < w->tune.max_attempts && upload_rewind(up);
-        if (!restartable) {
-            dn_error(w, tmp, loc, &rs, err);
-            if (up->sent > 0 && rs.cc != CURLE_OK)
-                ib_err_prefix(err, "after %" PRId64 " bytes", up->sent);
-            free(loc);
-            resp_reset(&rs);
-            return -1;
+        if (retry) {
+            char server[300], cause[400], action[64];
+            datanode_name(loc, server, sizeof server);
+            attempt_cause(&rs, server, cause, sizeof cause);
+            if (sent > 0 && rs.cc != CURLE_OK) {
+                size_t used = strlen(cause);
+                snprintf(cause + used, sizeof cause - used, " after %" PRId64 " bytes", sent);
+            }
+            snprintf(action, sizeof action, "restarting the upload at the namenode");
+            int wait = backoff_ms(w, attempt - 1);
+            notice_retry(w, "CREATE", tmp, cause, attempt, action, wait);
+            sleep_ms(wait);
         }
         free(loc);
         resp_reset(&rs);
-        sleep_ms(backoff_ms(w, attempt - 1));
+        if (!retry)
+            return rc;
     }
 }
 
@@ -1351,8 +1472,13 @@ static int put_h(webhdfs *w, CURL *h, const char *path, int64_t size, ib_reader 
     pthread_mutex_lock(&w->lock);
     int64_t assumed = w->block_size;
     pthread_mutex_unlock(&w->lock);
-    wh_upload up = {
-        .w = w, .src = src, .size = size, .err = err, .path = path, .block_size = assumed};
+    wh_upload up = {.w = w,
+                    .src = src,
+                    .size = size,
+                    .err = err,
+                    .path = path,
+                    .block_size = assumed,
+                    .replay_overflow = src->rewind != NULL}; /* it rewinds itself */
     if (w->tune.verify_checksum && !(up.sum = ib_hdfs_checksum_new(assumed))) {
         free(tmp);
         return no_memory(err, "put");
@@ -1443,11 +1569,19 @@ static int get_h(webhdfs *w, CURL *h, const char *path, ib_writer *dst, ib_err *
             rc = rs.cc != CURLE_OK ? network_error(&rq, &rs, server, err)
                                    : answer_error(&rq, &rs, server, err);
         }
+        if (retry) {
+            char server[300], cause[400], action[80];
+            datanode_name(loc, server, sizeof server);
+            attempt_cause(&rs, server, cause, sizeof cause);
+            snprintf(action, sizeof action, "resuming at byte %" PRId64, down.written);
+            int wait = backoff_ms(w, down.written > before ? 0 : attempt - 1);
+            notice_retry(w, "OPEN", path, cause, attempt, action, wait);
+            sleep_ms(wait);
+        }
         free(loc);
         resp_reset(&rs);
         if (!retry)
             return rc;
-        sleep_ms(backoff_ms(w, down.written > before ? 0 : attempt - 1));
     }
 }
 
@@ -1719,7 +1853,12 @@ static int remote_checksum_h(webhdfs *w, CURL *h, const char *path, char *buf, s
             break;
         if (attempt >= w->tune.max_attempts || fatal_curl(rs.cc))
             break;
-        sleep_ms(backoff_ms(w, attempt - 1));
+        char dn[300], cause[400];
+        datanode_name(loc, dn, sizeof dn);
+        attempt_cause(&rs, dn, cause, sizeof cause);
+        int wait = backoff_ms(w, attempt - 1);
+        notice_retry(w, "GETFILECHECKSUM", path, cause, attempt, "retrying", wait);
+        sleep_ms(wait);
     }
     char server[300];
     snprintf(server, sizeof server, "datanode (%s)", loc);
@@ -1792,6 +1931,17 @@ void ib_webhdfs_default_tuning(ib_webhdfs_tuning *t)
     t->verify_checksum = true;
 }
 
+/* The task's retry keys (0: not set, the default stays). */
+static void tuning_from_target(ib_webhdfs_tuning *t, const ib_target *target)
+{
+    if (target->retry_attempts > 0)
+        t->max_attempts = target->retry_attempts;
+    if (target->retry_max_wait_s > 0)
+        t->backoff_cap_ms = target->retry_max_wait_s * 1000;
+    if (t->backoff_base_ms > t->backoff_cap_ms)
+        t->backoff_base_ms = t->backoff_cap_ms;
+}
+
 void ib_webhdfs_set_tuning(ib_storage *s, const ib_webhdfs_tuning *t)
 {
     webhdfs *w = (webhdfs *)s;
@@ -1802,6 +1952,11 @@ void ib_webhdfs_set_tuning(ib_storage *s, const ib_webhdfs_tuning *t)
         w->tune.backoff_cap_ms = w->tune.backoff_base_ms;
     if (w->tune.stall_timeout_s < 1)
         w->tune.stall_timeout_s = 1;
+}
+
+void ib_webhdfs_get_tuning(ib_storage *s, ib_webhdfs_tuning *out)
+{
+    *out = ((webhdfs *)s)->tune;
 }
 
 int ib_webhdfs_active_namenode(ib_storage *s)
@@ -1958,6 +2113,7 @@ int ib_storage_webhdfs_new(const ib_target *target, double bandwidth_mbps, const
     w->base.drv = &webhdfs_driver;
     pthread_mutex_init(&w->lock, NULL);
     ib_webhdfs_default_tuning(&w->tune);
+    tuning_from_target(&w->tune, target);
     w->block_size = DEFAULT_BLOCK_SIZE;
     w->rate = bandwidth_mbps > 0 ? bandwidth_mbps * 1e6 / 8 : 0;
     w->refilled = monotonic_s();

@@ -852,6 +852,7 @@ class Cluster:
         self.open_conns = {}  # node -> sockets of live connections
         self.stats = {"requests": {}, "ops": {}, "connections": {}, "nn_body_bytes": 0,
                       "dn_put_bytes": 0}
+        self.controller = None  # set by Controller: DataNode up/down
         self.nn_ports = []
         self.dn_port = 0
         self.dn_server = None
@@ -875,6 +876,12 @@ class Cluster:
             self.clock_skew_s = 0.0
             self.ls_limit = defaults["ls_limit"]
 
+    def datanode_dies(self, down_s):
+        """The DataNode process dies (connections refused) and is restarted
+        down_s seconds later."""
+        self.controller.set_datanode(False)
+        threading.Timer(down_s, self.controller.set_datanode, (True,)).start()
+
     def count(self, key, sub):
         with self.lock:
             d = self.stats[key]
@@ -884,8 +891,11 @@ class Cluster:
         with self.lock:
             self.stats[key] += n
 
-    def take_fault(self, node, op, method):
-        """The first armed fault matching this request, consumed by one use."""
+    def take_fault(self, node, op, method, length=0):
+        """The first armed fault matching this request, consumed by one use.
+        A fault with "min_length" matches only bodies of at least that many
+        bytes (Content-Length); one with "skip" lets that many matching
+        requests pass first (the k-th body: skip k-1)."""
         with self.lock:
             for f in self.faults:
                 if f.get("node", "any") not in ("any", node):
@@ -895,6 +905,11 @@ class Cluster:
                 if f.get("method") and f["method"] != method:
                     continue
                 if f["kind"] == "safemode" and not safemode_applies(node, op):
+                    continue
+                if length < int(f.get("min_length", 0)):
+                    continue
+                if f.get("skip", 0) > 0:
+                    f["skip"] -= 1
                     continue
                 f["count"] -= 1
                 if f["count"] <= 0:
@@ -1110,7 +1125,8 @@ class Handler(BaseHTTPRequestHandler):
         op = params.get("op", "")
         self.cluster.count("requests", self.node)
         self.cluster.count("ops", "%s %s" % (self.node, op.upper()))
-        fault = self.cluster.take_fault(self.node, op.upper(), method)
+        fault = self.cluster.take_fault(self.node, op.upper(), method,
+                                        int(self.headers.get("Content-Length") or 0))
         if fault and fault["kind"] == "slow":
             time.sleep(float(fault.get("delay", 1.0)))
             fault = None
@@ -1416,6 +1432,8 @@ class DataNodeHandler(Handler):
                     written += len(piece)
                     c.add_stat("dn_put_bytes", len(piece))
                     if reset_after is not None and written >= reset_after:
+                        if fault.get("down_s") is not None:
+                            c.datanode_dies(float(fault["down_s"]))
                         raise ResetConnection()
         except RemoteError:
             self.finish_file(inode, bid, written)
@@ -1481,7 +1499,10 @@ class DataNodeHandler(Handler):
 
 
 class AdminHandler(BaseHTTPRequestHandler):
-    """POST /admin/state {"active": 0|1|-1}; /admin/fault {...}; /admin/clear;
+    """POST /admin/state {"active": 0|1|-1}; /admin/fault {"kind": "reset"|"status"|"slow"|
+    "safemode"|"drop"|"drop_after", "count", "node", "op", "method", "min_length", "skip", and
+    per kind "after_bytes" and "down_s" (reset: the DataNode then dies for down_s seconds),
+    "code"/"body"/"exception"/"message" (status), "delay" (slow), "wrap" (safemode)}; /admin/clear;
     /admin/reset (a fresh cluster, as at start); /admin/quota {"path", "ns_quota", "ds_quota"}; /admin/config {"ls_limit",
     "liststatus_batch", "rename_options", "default_blocksize", "clock_skew_s" (seconds added
     to every Date header)}; /admin/datanode {"up": bool};
@@ -1590,6 +1611,7 @@ class Controller:
         os.makedirs(storage, exist_ok=True)
         dn_host = args.datanode_host or args.host
         self.cluster = Cluster(storage, args.superuser, args.ls_limit, args.blocksize, dn_host)
+        self.cluster.controller = self
         self.defaults = {"blocksize": args.blocksize, "ls_limit": args.ls_limit}
         self.host = args.host
         self.tls = None

@@ -627,6 +627,244 @@ static void test_datanode_failures(void **state)
     assert_int_equal(put_pattern(s, "/backup/d", 10, 10, &err), 0);
 }
 
+/* ---- retry notices ---- */
+
+typedef struct notices {
+    pthread_mutex_t lock; /* the hook may be called from several threads */
+    char lines[32][IB_ERR_MSG_MAX];
+    int n;
+    bool other_kind;
+} notices;
+
+static void collect_notice(void *ctx, const char *kind, const char *msg)
+{
+    notices *nt = ctx;
+    pthread_mutex_lock(&nt->lock);
+    if (strcmp(kind, "retrying") != 0)
+        nt->other_kind = true;
+    if (nt->n < 32)
+        snprintf(nt->lines[nt->n++], sizeof nt->lines[0], "%s", msg);
+    pthread_mutex_unlock(&nt->lock);
+}
+
+static void listen_notices(ib_storage *s, notices *nt)
+{
+    memset(nt->lines, 0, sizeof nt->lines);
+    nt->n = 0;
+    nt->other_kind = false;
+    pthread_mutex_init(&nt->lock, NULL);
+    s->notice = collect_notice;
+    s->notice_ctx = nt;
+}
+
+/* The first notice holding every one of the NULL-terminated needles. */
+static const char *find_notice(notices *nt, ...)
+{
+    for (int i = 0; i < nt->n; i++) {
+        va_list ap;
+        va_start(ap, nt);
+        bool all = true;
+        for (const char *needle; (needle = va_arg(ap, const char *));)
+            all = all && strstr(nt->lines[i], needle) != NULL;
+        va_end(ap);
+        if (all)
+            return nt->lines[i];
+    }
+    return NULL;
+}
+
+static void dump_notices(const notices *nt)
+{
+    for (int i = 0; i < nt->n; i++)
+        print_message("notice: %s\n", nt->lines[i]);
+}
+
+/* A pattern source that can start again (as the engine's staged files). */
+typedef struct rewind_reader {
+    pattern_reader p;
+    int rewinds;
+    bool refuse; /* rewind fails */
+} rewind_reader;
+
+static ssize_t rewind_read(void *ctx, void *buf, size_t cap, ib_err *err)
+{
+    return pattern_read(&((rewind_reader *)ctx)->p, buf, cap, err);
+}
+
+static int rewind_start(void *ctx, ib_err *err)
+{
+    rewind_reader *r = ctx;
+    r->rewinds++;
+    if (r->refuse)
+        return ib_err_set(err, IB_E_SOURCE_READ, "test source: rewind refused");
+    r->p.pos = 0;
+    return 0;
+}
+
+static int put_rewindable(ib_storage *s, const char *path, rewind_reader *r, ib_err *err)
+{
+    ib_reader rd = {.ctx = r, .read = rewind_read, .rewind = rewind_start};
+    return s->drv->put(s, path, r->p.len, &rd, err);
+}
+
+static void test_datanode_death_restarts_a_long_body(void **state)
+{
+    fixture *f = *state;
+    ib_storage *s = f->st;
+    notices nt;
+    listen_notices(s, &nt);
+    ib_err err;
+    /* Reset after 3 MB of a 5 MB body, far past what could be kept: the
+     * source rewinds and both steps of CREATE start again. Smaller bodies
+     * pass the armed fault by. */
+    admin(f, "/admin/fault",
+          "{\"kind\": \"reset\", \"after_bytes\": 3000000, \"min_length\": 4000000}", NULL);
+    assert_int_equal(put_pattern(s, "/backup/small", 1000, 1000, &err), 0);
+    rewind_reader r = {.p = {.len = 5000000}};
+    if (put_rewindable(s, "/backup/long", &r, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(r.rewinds, 1);
+    assert_pattern(s, "/backup/long", 5000000);
+    assert_missing(s, "/backup/long" IB_STORAGE_TEMP_SUFFIX);
+    assert_int_equal(stat_number(f, "faults", NULL), 0);
+    assert_int_equal(stat_number(f, "ops", "nn0 CREATE"), 3);
+    assert_int_equal(stat_number(f, "ops", "dn CREATE"), 3);
+    if (!find_notice(&nt, "CREATE /backup/long" IB_STORAGE_TEMP_SUFFIX ": ", "datanode 127.0.0.1:",
+                     "after ", "(attempt 1/6), restarting the upload at the namenode in ", NULL)) {
+        dump_notices(&nt);
+        fail_msg("no notice of the restart");
+    }
+    assert_false(nt.other_kind);
+
+    /* The DataNode dies after the reset and comes back: refused attempts
+     * are retried, the file completes (with a budget that outlasts it). */
+    ib_webhdfs_tuning tune;
+    ib_webhdfs_get_tuning(s, &tune);
+    tune.max_attempts = 30;
+    tune.backoff_base_ms = 100;
+    tune.backoff_cap_ms = 200;
+    ib_webhdfs_set_tuning(s, &tune);
+    nt.n = 0;
+    admin(f, "/admin/fault", "{\"kind\": \"reset\", \"after_bytes\": 2000000, \"down_s\": 0.3}",
+          NULL);
+    r = (rewind_reader){.p = {.len = 2500000, .max_piece = 100000}};
+    if (put_rewindable(s, "/backup/long", &r, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_pattern(s, "/backup/long", 2500000);
+    assert_true(r.rewinds >= 1);
+    if (!find_notice(&nt, "connection refused by datanode 127.0.0.1:", NULL)) {
+        dump_notices(&nt);
+        fail_msg("no notice of the refused datanode");
+    }
+
+    /* A source whose rewind fails: its error, the old file kept. */
+    admin(f, "/admin/fault", "{\"kind\": \"reset\", \"after_bytes\": 1500000}", NULL);
+    r = (rewind_reader){.p = {.len = 2000000}, .refuse = true};
+    assert_int_equal(put_rewindable(s, "/backup/long", &r, &err), -1);
+    assert_int_equal(err.code, IB_E_SOURCE_READ);
+    assert_non_null(strstr(err.msg, "rewind refused"));
+    assert_pattern(s, "/backup/long", 2500000);
+    assert_missing(s, "/backup/long" IB_STORAGE_TEMP_SUFFIX);
+    s->notice = NULL;
+    pthread_mutex_destroy(&nt.lock);
+}
+
+static void test_retries_are_told(void **state)
+{
+    fixture *f = *state;
+    ib_storage *s = f->st;
+    notices nt;
+    listen_notices(s, &nt);
+    ib_err err;
+    char nn0[64], nn1[64];
+    snprintf(nn0, sizeof nn0, "127.0.0.1:%d", f->nn[0]);
+    snprintf(nn1, sizeof nn1, "127.0.0.1:%d", f->nn[1]);
+    admin(f, "/admin/fault", "{\"kind\": \"status\", \"code\": 503, \"count\": 2}", NULL);
+    assert_int_equal(s->drv->mkdirs(s, "/backup/n", &err), 0);
+    const char *line = find_notice(&nt, "MKDIRS /backup/n: http 503 from ", nn0,
+                                   "(attempt 1/6), retrying in ", " s", NULL);
+    if (!line || !find_notice(&nt, "(attempt 2/6), retrying in ", NULL) || nt.n != 2) {
+        dump_notices(&nt);
+        fail_msg("expected two notices of the 503 answers");
+    }
+    assert_null(strchr(line, '\n'));
+
+    /* The active NameNode turns standby: a failover at once, told. */
+    nt.n = 0;
+    admin(f, "/admin/state", "{\"active\": 1}", NULL);
+    ib_storage_info info;
+    assert_int_equal(s->drv->stat(s, "/backup/n", &info, &err), 0);
+    char want[128];
+    snprintf(want, sizeof want, "failing over to namenode %s", nn1);
+    if (!find_notice(&nt, "GETFILESTATUS /backup/n: StandbyException (http 403) from ", nn0,
+                     "(attempt 1/6), ", want, NULL)) {
+        dump_notices(&nt);
+        fail_msg("no failover notice");
+    }
+    assert_int_equal(nt.n, 1);
+
+    /* A NameNode that refuses connections. */
+    nt.n = 0;
+    admin(f, "/admin/state", "{\"active\": 0}", NULL);
+    fixture g = *f;
+    g.nn[1] = g.nn[0];
+    g.nn[0] = 1; /* nothing listens on port 1 */
+    ib_storage *down = open_as(&g, "hdfs", 0);
+    listen_notices(down, &nt);
+    assert_int_equal(down->drv->mkdirs(down, "/backup/m", &err), 0);
+    if (!find_notice(&nt,
+                     "MKDIRS /backup/m: connection refused by 127.0.0.1:1 (attempt 1/6), "
+                     "failing over to namenode ",
+                     NULL)) {
+        dump_notices(&nt);
+        fail_msg("no notice of the refused connection");
+    }
+    ib_storage_free(down);
+    s->notice = NULL;
+    pthread_mutex_destroy(&nt.lock);
+}
+
+static void test_retry_budget_from_the_target(void **state)
+{
+    fixture *f = *state;
+    ib_target t = target_for(f, "hdfs");
+    t.retry_attempts = 2;
+    t.retry_max_wait_s = 1;
+    ib_storage *s = NULL;
+    ib_err err;
+    assert_int_equal(ib_storage_open(&t, 0, &s, &err), 0);
+    ib_webhdfs_tuning tune;
+    ib_webhdfs_get_tuning(s, &tune);
+    assert_int_equal(tune.max_attempts, 2);
+    assert_int_equal(tune.backoff_cap_ms, 1000);
+    assert_true(tune.backoff_base_ms <= 1000);
+    notices nt;
+    listen_notices(s, &nt);
+    /* Three 503s outlast two attempts: one wait, then the error. */
+    admin(f, "/admin/fault", "{\"kind\": \"status\", \"code\": 503, \"count\": 3}", NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(s->drv->mkdirs(s, "/backup/b", &err), -1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_non_null(strstr(err.msg, "http 503"));
+    assert_int_equal(nt.n, 1);
+    assert_non_null(find_notice(&nt, "(attempt 1/2), retrying in ", NULL));
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(took < 1.5);
+    ib_storage_free(s);
+    pthread_mutex_destroy(&nt.lock);
+
+    /* Unset keys keep the defaults. */
+    t.retry_attempts = 0;
+    t.retry_max_wait_s = 0;
+    assert_int_equal(ib_storage_open(&t, 0, &s, &err), 0);
+    ib_webhdfs_get_tuning(s, &tune);
+    assert_int_equal(tune.max_attempts, 10);
+    assert_int_equal(tune.backoff_cap_ms, 15000);
+    assert_int_equal(tune.backoff_base_ms, 500);
+    ib_storage_free(s);
+}
+
 static void test_snapshots(void **state)
 {
     fixture *f = *state;
@@ -1029,6 +1267,9 @@ int main(void)
         T(test_transient_failures_are_retried),
         T(test_ambiguous_failures_resolved_by_state),
         T(test_datanode_failures),
+        T(test_datanode_death_restarts_a_long_body),
+        T(test_retries_are_told),
+        T(test_retry_budget_from_the_target),
         T(test_snapshots),
         T(test_checksum),
         T(test_no_body_to_namenode_and_connection_reuse),
