@@ -15,10 +15,11 @@ void ibd_history_clear(ibd_history *h)
     ibd_history_init(h);
 }
 
-/* Take over from (its strings move). */
+/* Take over from (its strings move). A success recorded before the store
+ * kept copies_kept leaves what this process knows. */
 static void take_stored(ibd_history *h, ib_task_history *from)
 {
-    int64_t copies_kept = h->copies_kept;
+    int64_t copies_kept = from->has_copies_kept ? from->copies_kept : h->copies_kept;
     ibd_history_clear(h);
     h->copies_kept = copies_kept;
     h->has_last_run = true;
@@ -79,6 +80,8 @@ void ibd_history_record_run(ibd_task *t, const ibd_run *run)
         .copy = dup_or_null(run->copy),
         .error_code = dup_or_null(run->error_code),
         .error = dup_or_null(run->error),
+        .has_copies_kept = run->result == IB_RESULT_SUCCEEDED && run->copies_kept >= 0,
+        .copies_kept = run->copies_kept,
     };
     ib_run_record_clear(&h->last_run);
     h->last_run = r; /* a string that did not fit in memory is left out */
@@ -86,6 +89,6 @@ void ibd_history_record_run(ibd_task *t, const ibd_run *run)
     h->last_duration_s = run->duration_s;
     if (run->result == IB_RESULT_SUCCEEDED) {
         h->last_success = run->ended;
-        h->copies_kept = run->copies_kept;
+        h->copies_kept = r.has_copies_kept ? r.copies_kept : -1;
     }
 }

@@ -1,6 +1,6 @@
-/* Each task's last run and last success, kept in memory: loaded from the
- * store at start-up with one query, then updated as runs finish, so that
- * status and metrics read no store at all. */
+/* Each task's last run, last success and the copies it kept, kept in
+ * memory: loaded from the store at start-up with one query, then updated as
+ * runs finish, so that status and metrics read no store at all. */
 #ifndef IBD_HISTORY_H
 #define IBD_HISTORY_H
 

@@ -255,10 +255,9 @@ static void render(const snapshot *s, FILE *out)
                        "Bytes the task's last run sent to the target.", v_bytes_sent);
     render_task_family(s, out, "iotdb_backupd_last_run_files_sent",
                        "Files the task's last run sent to the target.", v_files_sent);
-    render_task_family(
-        s, out, "iotdb_backupd_copies_kept",
-        "Valid copies on the target after the task's last successful run of this daemon.",
-        v_copies_kept);
+    render_task_family(s, out, "iotdb_backupd_copies_kept",
+                       "Valid copies on the target after the task's last successful run.",
+                       v_copies_kept);
     render_task_family(
         s, out, "iotdb_backupd_next_run_timestamp_seconds",
         "When the task's next scheduled run is due, in seconds since the Unix epoch.", v_next_run);

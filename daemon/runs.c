@@ -212,6 +212,9 @@ static void record_outcome(ibd_run *run)
     rec.copy = run->copy[0] ? run->copy : NULL;
     rec.error_code = run->error_code;
     rec.error = run->error;
+    /* Only a success pruned and counted the copies. */
+    rec.has_copies_kept = run->result == IB_RESULT_SUCCEEDED && run->copies_kept >= 0;
+    rec.copies_kept = run->copies_kept;
     ib_err err;
     ib_err_clear(&err);
     if (ib_store_run_finish(d->store, run->id, &rec, &err) != 0)

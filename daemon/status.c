@@ -146,6 +146,10 @@ static cJSON *task_json(const ibd_task *t)
     else
         cJSON_AddNullToObject(o, "last_run");
     add_time(o, "last_success", t->hist.last_success);
+    if (t->hist.copies_kept >= 0)
+        cJSON_AddNumberToObject(o, "copies_kept", (double)t->hist.copies_kept);
+    else
+        cJSON_AddNullToObject(o, "copies_kept");
     return o;
 }
 

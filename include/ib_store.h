@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define IB_STORE_FILE "iotdb-backupd.db"
-#define IB_STORE_SCHEMA_VERSION 1
+#define IB_STORE_SCHEMA_VERSION 2
 
 typedef struct ib_store ib_store;
 
@@ -24,9 +24,9 @@ typedef enum ib_result {
     IB_RESULT_SKIPPED,
 } ib_result;
 
-const char *ib_trigger_name(ib_trigger t);      /* "schedule" | "manual" | "catch-up" */
+const char *ib_trigger_name(ib_trigger t);         /* "schedule" | "manual" | "catch-up" */
 const char *ib_backup_type_name(ib_backup_type t); /* "full" | "incremental" */
-const char *ib_result_name(ib_result r);        /* "running" | "succeeded" | ... */
+const char *ib_result_name(ib_result r);           /* "running" | "succeeded" | ... */
 int ib_backup_type_parse(const char *s, ib_backup_type *out); /* 0 or -1 */
 
 /* Open (creating and migrating) the store at path. read_only opens an
@@ -37,7 +37,7 @@ int ib_store_schema_version(ib_store *st);
 
 typedef struct ib_task_record {
     char *name;
-    char *definition; /* canonical JSON */
+    char *definition;   /* canonical JSON */
     int64_t created_at; /* unix seconds; names the task's target directory */
     bool enabled;
     /* policy and scheduler state */
@@ -78,9 +78,11 @@ typedef struct ib_run_record {
     int64_t start; /* unix seconds */
     int64_t end;   /* 0 while running */
     int64_t files_total, files_sent, bytes_sent, files_deleted;
-    char *copy;       /* snapshot name, or NULL */
-    char *error_code; /* "E_...", or NULL */
-    char *error;      /* message, or NULL; for skipped runs the reason */
+    char *copy;           /* snapshot name, or NULL */
+    char *error_code;     /* "E_...", or NULL */
+    char *error;          /* message, or NULL; for skipped runs the reason */
+    bool has_copies_kept; /* false: unknown (not a success, or recorded before schema 2) */
+    int64_t copies_kept;  /* valid copies on the target after the run's pruning */
 } ib_run_record;
 
 void ib_run_record_clear(ib_run_record *r);
@@ -90,8 +92,9 @@ int ib_store_run_begin(ib_store *st, const char *task, ib_trigger trigger, ib_ba
                        int64_t start, int64_t *run_id, ib_err *err);
 
 /* Finish a running run: every field of rec but id/task/trigger/start is
- * written. A succeeded full run sets the task's runs_since_full to 0; a
- * succeeded incremental one increments it (if it is >= 0). */
+ * written (copies_kept as NULL unless has_copies_kept). A succeeded full run
+ * sets the task's runs_since_full to 0; a succeeded incremental one
+ * increments it (if it is >= 0). */
 int ib_store_run_finish(ib_store *st, int64_t run_id, const ib_run_record *rec, ib_err *err);
 
 /* Record a run that did not happen (result skipped) with its reason. */
@@ -103,8 +106,7 @@ int ib_store_run_skipped(ib_store *st, const char *task, ib_trigger trigger, int
 int ib_store_mark_running_interrupted(ib_store *st, int64_t now, int *count, ib_err *err);
 
 /* The newest run of task (any result); found=false when none. */
-int ib_store_last_run(ib_store *st, const char *task, ib_run_record *out, bool *found,
-                      ib_err *err);
+int ib_store_last_run(ib_store *st, const char *task, ib_run_record *out, bool *found, ib_err *err);
 
 /* The newest run of task with the given result. */
 int ib_store_last_run_with_result(ib_store *st, const char *task, ib_result result,
@@ -122,6 +124,8 @@ void ib_run_records_free(ib_run_record *recs, size_t n);
 typedef struct ib_task_history {
     ib_run_record last_run; /* the newest run that ran: neither running nor skipped */
     int64_t last_success;   /* end (or start) of the newest succeeded run; 0: none */
+    bool has_copies_kept;   /* the newest succeeded run recorded its copies kept */
+    int64_t copies_kept;
 } ib_task_history;
 
 /* The history of every task (task NULL) or of one, sorted by task name, in

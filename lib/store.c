@@ -49,6 +49,9 @@ static const char *const migrations[] = {
     " error_code TEXT,"
     " error TEXT);"
     "CREATE INDEX runs_task_id ON runs(task, id);",
+    /* 1 -> 2: valid copies on the target after a successful run (NULL:
+     * unknown, for runs recorded before) */
+    "ALTER TABLE runs ADD COLUMN copies_kept INTEGER CHECK (copies_kept >= 0);",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == IB_STORE_SCHEMA_VERSION,
@@ -572,7 +575,7 @@ void ib_run_records_free(ib_run_record *recs, size_t n)
 
 #define RUN_COLUMNS                                                                                \
     "id, task, \"trigger\", type, result, start, \"end\", files_total, files_sent, bytes_sent,"    \
-    " files_deleted, copy, error_code, error"
+    " files_deleted, copy, error_code, error, copies_kept"
 
 /* Fill rec from a row selected with RUN_COLUMNS. */
 static int read_run_row(ib_store *st, sqlite3_stmt *stmt, ib_run_record *rec, ib_err *err)
@@ -601,6 +604,8 @@ static int read_run_row(ib_store *st, sqlite3_stmt *stmt, ib_run_record *rec, ib
     rec->files_sent = sqlite3_column_int64(stmt, 8);
     rec->bytes_sent = sqlite3_column_int64(stmt, 9);
     rec->files_deleted = sqlite3_column_int64(stmt, 10);
+    rec->has_copies_kept = sqlite3_column_type(stmt, 14) != SQLITE_NULL;
+    rec->copies_kept = sqlite3_column_int64(stmt, 14);
     if (column_dup(stmt, 1, &rec->task) < 0 || column_dup(stmt, 11, &rec->copy) < 0 ||
         column_dup(stmt, 12, &rec->error_code) < 0 || column_dup(stmt, 13, &rec->error) < 0) {
         ib_run_record_clear(rec);
@@ -680,7 +685,7 @@ static int update_finished_run(ib_store *st, int64_t run_id, const ib_run_record
     static const char sql[] =
         "UPDATE runs SET type = ?1, result = ?2, \"end\" = ?3, files_total = ?4,"
         " files_sent = ?5, bytes_sent = ?6, files_deleted = ?7, copy = ?8, error_code = ?9,"
-        " error = ?10 WHERE id = ?11 AND result = 'running'";
+        " error = ?10, copies_kept = ?12 WHERE id = ?11 AND result = 'running'";
     sqlite3_stmt *stmt;
     if (prepare(st, sql, &stmt, err, doing) < 0)
         return -1;
@@ -695,6 +700,10 @@ static int update_finished_run(ib_store *st, int64_t run_id, const ib_run_record
     bind_text_or_null(stmt, 9, rec->error_code);
     bind_text_or_null(stmt, 10, rec->error);
     sqlite3_bind_int64(stmt, 11, run_id);
+    if (rec->has_copies_kept)
+        sqlite3_bind_int64(stmt, 12, rec->copies_kept);
+    else
+        sqlite3_bind_null(stmt, 12);
     if (step_done(st, stmt, err, doing) < 0)
         return -1;
     if (sqlite3_changes(st->db) != 1)
@@ -724,9 +733,10 @@ int ib_store_run_finish(ib_store *st, int64_t run_id, const ib_run_record *rec, 
     char doing[96];
     snprintf(doing, sizeof doing, "cannot record the end of run %lld", (long long)run_id);
     if (rec->result == IB_RESULT_RUNNING || (size_t)rec->result >= COUNT(result_names) ||
-        (size_t)rec->type >= COUNT(type_names))
-        return ib_err_set(err, IB_E_INTERNAL, "state store %s: %s: invalid result or type",
-                          st->path, doing);
+        (size_t)rec->type >= COUNT(type_names) || (rec->has_copies_kept && rec->copies_kept < 0))
+        return ib_err_set(err, IB_E_INTERNAL,
+                          "state store %s: %s: invalid result, type or copies kept", st->path,
+                          doing);
     if (begin(st, err) < 0)
         return -1;
     if (update_finished_run(st, run_id, rec, err, doing) < 0)
@@ -855,13 +865,16 @@ void ib_task_histories_free(ib_task_history *h, size_t n)
 }
 
 /* One statement for every task: the index on (task, id) finds each task's
- * newest run that ran and its newest success without reading the rest. */
+ * newest run that ran and its newest success (its time and copies kept)
+ * without reading the rest. */
 int ib_store_last_runs_per_task(ib_store *st, const char *task, ib_task_history **out, size_t *n,
                                 ib_err *err)
 {
     static const char sql[] =
         "SELECT " RUN_COLUMNS ","
         " (SELECT coalesce(nullif(s.\"end\", 0), s.start) FROM runs s"
+        "   WHERE s.task = runs.task AND s.result = 'succeeded' ORDER BY s.id DESC LIMIT 1),"
+        " (SELECT s.copies_kept FROM runs s"
         "   WHERE s.task = runs.task AND s.result = 'succeeded' ORDER BY s.id DESC LIMIT 1)"
         " FROM runs WHERE id IN"
         " (SELECT (SELECT r.id FROM runs r WHERE r.task = t.name"
@@ -891,7 +904,9 @@ int ib_store_last_runs_per_task(ib_store *st, const char *task, ib_task_history 
             cap = new_cap;
         }
         if ((ret = read_run_row(st, stmt, &h[len].last_run, err)) == 0) {
-            h[len].last_success = sqlite3_column_int64(stmt, 14);
+            h[len].last_success = sqlite3_column_int64(stmt, 15);
+            h[len].has_copies_kept = sqlite3_column_type(stmt, 16) != SQLITE_NULL;
+            h[len].copies_kept = sqlite3_column_int64(stmt, 16);
             len++;
         }
     }

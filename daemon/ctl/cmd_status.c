@@ -61,6 +61,16 @@ static void next_run_cell(const cJSON *task, time_t now, char *buf, size_t n)
     snprintf(buf, n, "%s (in %s)", when, span);
 }
 
+/* Valid copies after the newest success: "3", or "-" while unknown. */
+static void copies_cell(const cJSON *task, char *buf, size_t n)
+{
+    const cJSON *kept = cJSON_GetObjectItemCaseSensitive(task, "copies_kept");
+    if (cJSON_IsNumber(kept) && kept->valuedouble >= 0 && kept->valuedouble < 1e15)
+        snprintf(buf, n, "%.0f", kept->valuedouble);
+    else
+        snprintf(buf, n, "-");
+}
+
 /* "idle", "queued", "running [####------] 45% (upload), ETA 3m". */
 static void state_cell(const cJSON *task, char *buf, size_t n)
 {
@@ -108,25 +118,27 @@ static void print_daemon_line(const cJSON *d)
 
 static int print_tasks(const cJSON *tasks)
 {
-    static const char *const head[] = {"TASK",        "MODE",     "POLICY",
-                                       "LAST RESULT", "NEXT RUN", "STATE"};
+    static const char *const head[] = {"TASK",     "MODE",   "POLICY", "LAST RESULT",
+                                       "NEXT RUN", "COPIES", "STATE"};
     fmt_table t;
-    fmt_table_init(&t, 6);
+    fmt_table_init(&t, sizeof head / sizeof head[0]);
     int rc = fmt_table_add(&t, head);
     time_t now = time(NULL);
     const cJSON *task;
     cJSON_ArrayForEach(task, tasks)
     {
-        char last[160], next[64], state[128];
+        char last[160], next[64], copies[24], state[128];
         last_result_cell(cJSON_GetObjectItemCaseSensitive(task, "last_run"), now, last,
                          sizeof last);
         next_run_cell(task, now, next, sizeof next);
+        copies_cell(task, copies, sizeof copies);
         state_cell(task, state, sizeof state);
         const char *row[] = {str_field(task, "name"),
                              str_field(task, "mode"),
                              str_field(task, "policy"),
                              last,
                              next,
+                             copies,
                              state};
         rc |= fmt_table_add(&t, row);
     }

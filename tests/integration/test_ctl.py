@@ -52,10 +52,12 @@ class TestStatus(CtlTestCase):
         m1, p1 = st["tasks"]
         for t in (m1, p1):
             for key in ("mode", "policy", "enabled", "period", "started", "target", "next_run",
-                        "next_run_unix", "state", "running", "last_run", "last_success"):
+                        "next_run_unix", "state", "running", "last_run", "last_success",
+                        "copies_kept"):
                 self.assertIn(key, t)
             self.assertEqual(t["state"], "idle")
             self.assertIsNone(t["last_run"])
+            self.assertIsNone(t["copies_kept"])
             self.assertEqual(t["target"]["path_type"], "LocalDir")
             self.assertEqual(t["target"]["max_copies"], 3)
         self.assertEqual(m1["mode"], "manual")
@@ -70,13 +72,14 @@ class TestStatus(CtlTestCase):
         lines = r.stdout.splitlines()
         header = [l for l in lines if l.startswith("TASK")]
         self.assertEqual(len(header), 1, r.stdout)
-        for col in ("MODE", "POLICY", "LAST RESULT", "NEXT RUN", "STATE"):
+        for col in ("MODE", "POLICY", "LAST RESULT", "NEXT RUN", "COPIES", "STATE"):
             self.assertIn(col, header[0])
         m1_line = [l for l in lines if l.startswith("m1 ")][0]
-        self.assertRegex(m1_line, r"^m1\s+manual\s+full-then-incremental\s+-\s+manual\s+idle$")
+        self.assertRegex(m1_line,
+                         r"^m1\s+manual\s+full-then-incremental\s+-\s+manual\s+-\s+idle$")
         p1_line = [l for l in lines if l.startswith("p1 ")][0]
         self.assertRegex(p1_line, r"periodic .* \d{4}-\d\d-\d\d \d\d:\d\d \((in \d+[sm]|due)\)\s+"
-                                  r"(idle|running.*|queued)$")
+                                  r"-\s+(idle|running.*|queued)$")
         # The columns line up: STATE starts at the same offset in every row.
         col = header[0].index("STATE")
         self.assertTrue(m1_line[col:].startswith("idle"), r.stdout)
@@ -87,11 +90,31 @@ class TestStatus(CtlTestCase):
         self.assertRc(self.sb.ctl("run", "m1", "--wait"), 0)
         r = self.sb.ctl("status")
         self.assertRc(r, 0)
-        self.assertRegex(r.stdout, r"\nm1\s+manual\s+\S+\s+succeeded \d+s ago\s+manual\s+idle\n")
+        self.assertRegex(r.stdout,
+                         r"\nm1\s+manual\s+\S+\s+succeeded \d+s ago\s+manual\s+1\s+idle\n")
         t = self.sb.status()["tasks"][0]
         self.assertEqual(t["last_run"]["result"], "succeeded")
         self.assertEqual(t["last_run"]["trigger"], "manual")
         self.assertIsNotNone(t["last_success"])
+        self.assertEqual(t["copies_kept"], 1)
+
+    def test_copies_kept_after_pruning_survives_a_restart(self):
+        self.sb.write_task("m1", self.sb.local_task(self.data, max_copies=2))
+        d = self.sb.start_daemon()
+        for _ in range(3):
+            self.assertRc(self.sb.ctl("run", "m1", "--wait"), 0)
+        self.assertEqual(self.sb.status()["tasks"][0]["copies_kept"], 2)
+        # A failed run prunes nothing and leaves the count.
+        shutil.rmtree(self.data)
+        self.assertRc(self.sb.ctl("run", "m1", "--wait"), 1)
+        self.assertEqual(d.stop(), 0)
+        self.sb.start_daemon()
+        t = self.sb.status()["tasks"][0]
+        self.assertEqual(t["last_run"]["result"], "failed")
+        self.assertEqual(t["copies_kept"], 2)
+        r = self.sb.ctl("status")
+        self.assertRc(r, 0)
+        self.assertRegex(r.stdout, r"\nm1\s+manual\s+\S+\s+failed \S+ ago \(E_\w+\)\s+manual\s+2\s+idle\n")
 
     def test_status_lists_config_errors(self):
         self.sb.write_task("good", self.sb.local_task(self.data))

@@ -303,8 +303,9 @@ class TestMetricsFile(MetricsCase):
         success = value(fams, "iotdb_backupd_last_success_timestamp_seconds", task="slow")
         bytes_sent = value(fams, "iotdb_backupd_last_run_bytes_sent", task="slow")
         self.assertGreater(bytes_sent, 0)
+        self.assertEqual(value(fams, "iotdb_backupd_copies_kept", task="slow"), 1)
         self.assertEqual(d.stop(), 0)
-        # A new daemon knows the last run from the store (copies_kept only after a run).
+        # A new daemon knows the last run and the copies it kept from the store.
         d = self.sb.start_daemon()
         fams = self.wait_metrics(lambda f: value(f, "iotdb_backupd_up") == 1,
                                  "the restarted daemon's file")
@@ -314,7 +315,7 @@ class TestMetricsFile(MetricsCase):
                          bytes_sent)
         self.assertEqual(value(fams, "iotdb_backupd_last_run_result", task="slow",
                                result="succeeded"), 1)
-        self.assertIsNone(value(fams, "iotdb_backupd_copies_kept", task="slow"))
+        self.assertEqual(value(fams, "iotdb_backupd_copies_kept", task="slow"), 1)
         self.assertEqual(d.stop(), 0)
 
     def test_unwritable_path_is_logged_once_and_reload_moves_the_file(self):

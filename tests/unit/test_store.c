@@ -160,7 +160,7 @@ static void test_create_and_reopen(void **state)
     ib_store_close(st);
 
     assert_raw(f->path, "PRAGMA journal_mode", "wal");
-    assert_raw(f->path, "PRAGMA user_version", "1");
+    assert_raw(f->path, "PRAGMA user_version", "2");
     st = open_rw(f);
     ib_task_record rec;
     bool found = false;
@@ -185,14 +185,85 @@ static void test_migrate_from_v0(void **state)
     raw_exec(f->path, "PRAGMA user_version = 0; VACUUM;");
     assert_raw(f->path, "PRAGMA user_version", "0");
     ib_store *st = open_rw(f);
-    assert_int_equal(ib_store_schema_version(st), 1);
+    assert_int_equal(ib_store_schema_version(st), 2);
     ib_store_close(st);
     assert_raw(f->path,
                "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
                " WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'"
                " ORDER BY name)",
                "runs,runs_task_id,tasks");
-    assert_raw(f->path, "PRAGMA user_version", "1");
+    assert_raw(f->path, "PRAGMA user_version", "2");
+}
+
+/* The schema of version 1 as released, with a task and a succeeded run. */
+static const char v1_store[] =
+    "CREATE TABLE tasks ("
+    " name TEXT PRIMARY KEY NOT NULL, definition TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),"
+    " runs_since_full INTEGER NOT NULL DEFAULT -1, last_slot INTEGER);"
+    "CREATE TABLE runs ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL REFERENCES tasks(name),"
+    " \"trigger\" TEXT NOT NULL, type TEXT, result TEXT NOT NULL, start INTEGER NOT NULL,"
+    " \"end\" INTEGER, files_total INTEGER NOT NULL DEFAULT 0,"
+    " files_sent INTEGER NOT NULL DEFAULT 0, bytes_sent INTEGER NOT NULL DEFAULT 0,"
+    " files_deleted INTEGER NOT NULL DEFAULT 0, copy TEXT, error_code TEXT, error TEXT);"
+    "CREATE INDEX runs_task_id ON runs(task, id);"
+    "INSERT INTO tasks (name, definition, created_at, runs_since_full) VALUES ('t', '{}', 1, 0);"
+    "INSERT INTO runs (task, \"trigger\", type, result, start, \"end\", copy)"
+    " VALUES ('t', 'manual', 'full', 'succeeded', 10, 20, '19700101T000020Z-full');"
+    "PRAGMA user_version = 1;";
+
+static void test_migrate_from_v1_copies_kept(void **state)
+{
+    fixture *f = *state;
+    raw_exec(f->path, v1_store);
+    ib_err err;
+    ib_err_clear(&err);
+    /* A reader does not migrate: it asks for the daemon to do it. */
+    ib_store *st = NULL;
+    assert_int_equal(ib_store_open(f->path, true, &st, &err), -1);
+    assert_int_equal(err.code, IB_E_STORE);
+    assert_non_null(strstr(err.msg, "schema version 1, expected 2"));
+
+    st = open_rw(f);
+    assert_int_equal(ib_store_schema_version(st), 2);
+    /* The run of version 1 kept its fields; its copies kept is unknown. */
+    ib_task_history *h = NULL;
+    size_t n = 0;
+    assert_int_equal(ib_store_last_runs_per_task(st, NULL, &h, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(h[0].last_run.copy, "19700101T000020Z-full");
+    assert_false(h[0].last_run.has_copies_kept);
+    assert_false(h[0].has_copies_kept);
+    assert_int_equal(h[0].last_success, 20);
+    ib_task_histories_free(h, n);
+
+    /* A run of version 2 records it. */
+    int64_t id = begin_run(st, "t", IB_BACKUP_INCREMENTAL, 30);
+    ib_run_record rec = {.type = IB_BACKUP_INCREMENTAL,
+                         .result = IB_RESULT_SUCCEEDED,
+                         .end = 40,
+                         .has_copies_kept = true,
+                         .copies_kept = 2};
+    assert_int_equal(ib_store_run_finish(st, id, &rec, &err), 0);
+    ib_store_close(st);
+    assert_raw(f->path, "SELECT copies_kept FROM runs WHERE id = 2", "2");
+    assert_raw(f->path, "SELECT count(*) FROM runs WHERE copies_kept IS NULL", "1");
+
+    st = open_rw(f);
+    ib_run_record got;
+    bool found = false;
+    assert_int_equal(ib_store_get_run(st, id, &got, &found, &err), 0);
+    assert_true(found);
+    assert_true(got.has_copies_kept);
+    assert_int_equal(got.copies_kept, 2);
+    ib_run_record_clear(&got);
+    /* A negative count is a caller's bug, refused. */
+    id = begin_run(st, "t", IB_BACKUP_INCREMENTAL, 50);
+    rec.copies_kept = -1;
+    assert_int_equal(ib_store_run_finish(st, id, &rec, &err), -1);
+    assert_int_equal(err.code, IB_E_INTERNAL);
+    ib_store_close(st);
 }
 
 static void test_refuses_newer_schema(void **state)
@@ -625,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v0, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1_copies_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsert_keeps_created_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disable_except, setup, teardown),

@@ -114,7 +114,9 @@ static int64_t run(ib_store *st, const char *task, ib_result result, int64_t sta
                          .bytes_sent = 1000 + id,
                          .copy = result == IB_RESULT_SUCCEEDED ? "20250101T000000Z-full" : NULL,
                          .error_code = result == IB_RESULT_FAILED ? "E_SOURCE_MISSING" : NULL,
-                         .error = result == IB_RESULT_FAILED ? "gone" : NULL};
+                         .error = result == IB_RESULT_FAILED ? "gone" : NULL,
+                         .has_copies_kept = result == IB_RESULT_SUCCEEDED,
+                         .copies_kept = 10 + id};
     assert_int_equal(ib_store_run_finish(st, id, &rec, &err), 0);
     return id;
 }
@@ -218,8 +220,9 @@ static void test_last_runs_per_task(void **state)
     const char *names[] = {"a", "b", "c", "d"};
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(ib_store_sync_task(f->st, names[i], "{}", 1, &rec, &err), 0);
-    run(f->st, "a", IB_RESULT_SUCCEEDED, 100, 150);
-    run(f->st, "c", IB_RESULT_SUCCEEDED, 105, 0); /* an end of 0 reads as the start */
+    int64_t a_ok = run(f->st, "a", IB_RESULT_SUCCEEDED, 100, 150);
+    int64_t c_ok =
+        run(f->st, "c", IB_RESULT_SUCCEEDED, 105, 0); /* an end of 0 reads as the start */
     int64_t a_failed = run(f->st, "a", IB_RESULT_FAILED, 200, 230);
     run(f->st, "a", IB_RESULT_SKIPPED, 300, 300);
     run(f->st, "a", IB_RESULT_RUNNING, 400, 0);
@@ -239,10 +242,16 @@ static void test_last_runs_per_task(void **state)
     assert_string_equal(h[0].last_run.error_code, "E_SOURCE_MISSING");
     assert_int_equal(h[0].last_run.bytes_sent, 1000 + a_failed);
     assert_int_equal(h[0].last_success, 150);
+    /* Copies kept: of the newest success, not of the failed last run. */
+    assert_false(h[0].last_run.has_copies_kept);
+    assert_true(h[0].has_copies_kept);
+    assert_int_equal(h[0].copies_kept, 10 + a_ok);
     assert_string_equal(h[1].last_run.task, "c");
     assert_int_equal(h[1].last_run.id, c_int);
     assert_int_equal(h[1].last_run.result, IB_RESULT_INTERRUPTED);
     assert_int_equal(h[1].last_success, 105);
+    assert_true(h[1].has_copies_kept);
+    assert_int_equal(h[1].copies_kept, 10 + c_ok);
     ib_task_histories_free(h, n);
 
     assert_int_equal(ib_store_last_runs_per_task(f->st, "c", &h, &n, &err), 0);
