@@ -1,5 +1,7 @@
 #include "control.h"
 
+#include "control_parse.h"
+
 #include "ib_storage.h"
 #include "log.h"
 #include "reload.h"
@@ -8,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,12 @@
  * that lets answers pile up beyond the hard limit is disconnected. */
 #define CLIENT_QUEUE_MAX (1024 * 1024)
 #define CLIENT_QUEUE_HARD_MAX (256 * 1024 * 1024)
+/* Each client holds a descriptor and up to a line of memory: a bound on how
+ * many, and on how long one may stay without a complete request. */
+#define CLIENT_MAX 64
+#define CLIENT_IDLE_MS (60 * 1000)
+/* Tests shorten the idle timeout (docs/control-protocol.md). */
+#define IDLE_ENV "IB_CONTROL_IDLE_TIMEOUT_MS"
 
 typedef struct client client;
 
@@ -30,6 +39,8 @@ struct ibd_control {
     bool bound; /* the socket file is ours to remove */
     char *path;
     client *clients;
+    size_t n_admitted; /* clients counted against CLIENT_MAX */
+    uint64_t idle_ms;
 };
 
 struct client {
@@ -39,7 +50,10 @@ struct client {
     ibd_linebuf lines;
     ibd_run *waiting; /* the run this client follows (run --wait) */
     ibd_run_waiter waiter;
-    bool closing; /* answered a protocol error, or the peer is done */
+    uv_timer_t idle;  /* no complete request for idle_ms: hang up */
+    int open_handles; /* pipe and idle: freed when both are closed */
+    bool admitted;    /* counted in n_admitted */
+    bool closing;     /* answered a protocol error, or the peer is done */
     bool eof;
 };
 
@@ -54,6 +68,8 @@ static void client_close(client *c);
 static void on_client_closed(uv_handle_t *h)
 {
     client *c = h->data;
+    if (--c->open_handles > 0)
+        return;
     ibd_linebuf_free(&c->lines);
     free(c);
 }
@@ -74,6 +90,10 @@ static void client_close(client *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+    if (c->admitted)
+        c->ctl->n_admitted--;
+    c->admitted = false;
+    uv_close((uv_handle_t *)&c->idle, on_client_closed);
     uv_close((uv_handle_t *)&c->pipe, on_client_closed);
 }
 
@@ -165,20 +185,9 @@ static void client_send(client *c, cJSON *answer)
     client_send_line(c, line, len + 1);
 }
 
-static cJSON *answer_new(bool ok)
-{
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddNumberToObject(a, "v", 1);
-    cJSON_AddBoolToObject(a, "ok", ok);
-    return a;
-}
-
 static void send_error(client *c, ib_code code, const char *msg)
 {
-    cJSON *a = answer_new(false);
-    cJSON_AddStringToObject(a, "error_code", ib_code_name(code));
-    cJSON_AddStringToObject(a, "error", msg);
-    client_send(c, a);
+    client_send(c, ibd_control_error_answer(code, msg));
 }
 
 /* Answer a broken request and hang up: the stream cannot be trusted. */
@@ -187,6 +196,30 @@ static void protocol_error(client *c, const char *msg)
     ibd_log_debug("control: %s", msg);
     send_error(c, IB_E_CONTROL, msg);
     client_finish(c);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    client *c = t->data;
+    if (c->closing) {
+        client_close(c); /* its answers were not taken in time either */
+        return;
+    }
+    if (c->waiting) {
+        uv_timer_again(t); /* following a run is waiting on us, not idling */
+        return;
+    }
+    char msg[128];
+    snprintf(msg, sizeof msg, "no complete request for %.0f s; closing the connection",
+             (double)c->ctl->idle_ms / 1000.0);
+    protocol_error(c, msg);
+    uv_timer_again(t); /* bounds how long the closing may take */
+}
+
+/* A complete request or a finished run: the idle time starts again. */
+static void client_touch(client *c)
+{
+    uv_timer_again(&c->idle);
 }
 
 static void finished_json(cJSON *o, const ibd_run *run)
@@ -225,7 +258,7 @@ static void on_run_progress(ibd_run_waiter *w, const ibd_run *run)
     client *c = client_of_waiter(w);
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > CLIENT_QUEUE_MAX)
         return;
-    cJSON *a = answer_new(true);
+    cJSON *a = ibd_control_answer(true);
     cJSON_AddStringToObject(a, "event", "progress");
     cJSON_AddNumberToObject(a, "run_id", (double)run->id);
     cJSON_AddStringToObject(a, "phase", run->phase);
@@ -241,64 +274,41 @@ static void on_run_finished(ibd_run_waiter *w, const ibd_run *run)
 {
     client *c = client_of_waiter(w);
     c->waiting = NULL;
-    cJSON *a = answer_new(true);
+    cJSON *a = ibd_control_answer(true);
     cJSON_AddStringToObject(a, "event", "finished");
     finished_json(a, run);
     client_send(c, a);
+    client_touch(c);
     if (c->eof)
         client_finish(c);
 }
 
-static int parse_type(const cJSON *req, int *type, client *c)
-{
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(req, "type");
-    ib_backup_type bt;
-    *type = -1;
-    if (!t || cJSON_IsNull(t))
-        return 0;
-    if (cJSON_IsString(t) && ib_backup_type_parse(t->valuestring, &bt) == 0) {
-        *type = (int)bt;
-        return 0;
-    }
-    send_error(c, IB_E_CONTROL, "\"type\" must be \"full\", \"incremental\" or null");
-    return -1;
-}
-
-static void handle_run(client *c, const cJSON *req)
+static void handle_run(client *c, const ibd_ctl_request *req)
 {
     ibd *d = c->ctl->d;
-    const cJSON *task = cJSON_GetObjectItemCaseSensitive(req, "task");
-    const cJSON *wait = cJSON_GetObjectItemCaseSensitive(req, "wait");
-    int type;
-    if (!cJSON_IsString(task)) {
-        send_error(c, IB_E_CONTROL, "\"task\" must be a string");
-        return;
-    }
-    if (parse_type(req, &type, c) != 0)
-        return;
     if (d->stopping) {
         send_error(c, IB_E_CONTROL, "the daemon is shutting down; no new runs are accepted");
         return;
     }
-    ibd_task *t = ibd_find_task(d, task->valuestring);
+    ibd_task *t = ibd_find_task(d, req->task);
     if (!t) {
         char msg[256];
-        snprintf(msg, sizeof msg, "no enabled task \"%.64s\" (see iotdb-backupctl status)",
-                 task->valuestring);
+        snprintf(msg, sizeof msg, "no enabled task \"%s\" (see iotdb-backupctl status)",
+                 req->task); /* a valid task name: nothing to escape */
         send_error(c, IB_E_TASK_UNKNOWN, msg);
         return;
     }
     ib_err err;
     ib_err_clear(&err);
     ibd_run *run = NULL;
-    if (ibd_run_submit(d, t, IB_TRIGGER_MANUAL, type, &run, &err) != 0) {
+    if (ibd_run_submit(d, t, IB_TRIGGER_MANUAL, req->type, &run, &err) != 0) {
         send_error(c, err.code, err.msg);
         return;
     }
     /* The queue is empty while a slot is free, so this is what pump does. */
     const char *state = d->n_running < d->cfg.max_parallel_runs ? "running" : "queued";
-    cJSON *a = answer_new(true);
-    if (cJSON_IsTrue(wait)) {
+    cJSON *a = ibd_control_answer(true);
+    if (req->wait) {
         cJSON_AddStringToObject(a, "event", "accepted");
         if (c->waiting)
             ibd_run_remove_waiter(c->waiting, &c->waiter);
@@ -321,34 +331,14 @@ static void handle_reload(client *c)
     client_send(c, ibd_reload(c->ctl->d));
 }
 
-static void handle_request(client *c, const cJSON *req)
+static void handle_status(client *c)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "v");
-    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
-    if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
-        protocol_error(c, "unsupported or missing protocol version: this daemon speaks \"v\":1");
-        return;
-    }
-    if (!cJSON_IsString(cmd)) {
-        protocol_error(c, "request has no \"cmd\" string");
-        return;
-    }
-    if (strcmp(cmd->valuestring, "status") == 0) {
-        size_t len = 0;
-        char *text = ibd_status_text(c->ctl->d, &len);
-        if (text)
-            client_send_line(c, text, len);
-        else
-            send_error(c, IB_E_NOMEM, "out of memory building the status");
-    } else if (strcmp(cmd->valuestring, "run") == 0) {
-        handle_run(c, req);
-    } else if (strcmp(cmd->valuestring, "reload") == 0) {
-        handle_reload(c);
-    } else {
-        char msg[160];
-        snprintf(msg, sizeof msg, "unknown command \"%.64s\"", cmd->valuestring);
-        protocol_error(c, msg);
-    }
+    size_t len = 0;
+    char *text = ibd_status_text(c->ctl->d, &len);
+    if (text)
+        client_send_line(c, text, len);
+    else
+        send_error(c, IB_E_NOMEM, "out of memory building the status");
 }
 
 static bool on_request_line(void *ctx, char *line, size_t len, bool too_long)
@@ -362,30 +352,30 @@ static bool on_request_line(void *ctx, char *line, size_t len, bool too_long)
     }
     if (len == 0)
         return true; /* tolerate blank lines */
-    cJSON *req = cJSON_ParseWithLength(line, len);
-    if (!cJSON_IsObject(req))
-        protocol_error(c, "request is not a JSON object");
-    else
-        handle_request(c, req);
-    cJSON_Delete(req);
+    client_touch(c);
+    ibd_ctl_request req;
+    ib_err err;
+    bool hang_up = false;
+    ib_err_clear(&err);
+    if (ibd_control_parse(line, len, &req, &err, &hang_up) != 0) {
+        if (hang_up)
+            protocol_error(c, err.msg);
+        else
+            send_error(c, err.code, err.msg);
+    } else if (req.cmd == IBD_CTL_STATUS) {
+        handle_status(c);
+    } else if (req.cmd == IBD_CTL_RUN) {
+        handle_run(c, &req);
+    } else {
+        handle_reload(c);
+    }
     return !c->closing;
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    if (suggested > 65536)
-        suggested = 65536;
-    buf->base = malloc(suggested);
-    buf->len = buf->base ? suggested : 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     client *c = s->data;
-    if (n > 0 && !c->closing)
-        ibd_linebuf_feed(&c->lines, buf->base, (size_t)n, on_request_line, c);
-    free(buf->base);
+    ibd_linebuf_read(&c->lines, n, buf, c->closing, on_request_line, c);
     if (n >= 0)
         return;
     uv_read_stop(s);
@@ -438,6 +428,27 @@ static bool peer_allowed(client *c)
     return peer_in_group(cred.pid, getegid());
 }
 
+static client *client_new(ibd_control *ctl)
+{
+    client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->ctl = ctl;
+    ibd_linebuf_init(&c->lines, IBD_CONTROL_LINE_MAX);
+    c->waiter.on_progress = on_run_progress;
+    c->waiter.on_finished = on_run_finished;
+    uv_pipe_init(ctl->d->loop, &c->pipe, 0);
+    uv_timer_init(ctl->d->loop, &c->idle);
+    c->pipe.data = c->idle.data = c;
+    c->open_handles = 2;
+    c->next = ctl->clients;
+    if (ctl->clients)
+        ctl->clients->prev = c;
+    ctl->clients = c;
+    uv_timer_start(&c->idle, on_idle, ctl->idle_ms, ctl->idle_ms);
+    return c;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     ibd_control *ctl = server->data;
@@ -445,19 +456,9 @@ static void on_connection(uv_stream_t *server, int status)
         ibd_log_warning("control: accepting a connection failed: %s", uv_strerror(status));
         return;
     }
-    client *c = calloc(1, sizeof *c);
+    client *c = client_new(ctl);
     if (!c)
         return;
-    c->ctl = ctl;
-    ibd_linebuf_init(&c->lines, IBD_CONTROL_LINE_MAX);
-    c->waiter.on_progress = on_run_progress;
-    c->waiter.on_finished = on_run_finished;
-    uv_pipe_init(ctl->d->loop, &c->pipe, 0);
-    c->pipe.data = c;
-    c->next = ctl->clients;
-    if (ctl->clients)
-        ctl->clients->prev = c;
-    ctl->clients = c;
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
         client_close(c);
         return;
@@ -469,7 +470,28 @@ static void on_connection(uv_stream_t *server, int status)
                           "group may use the control socket");
         return;
     }
-    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+    if (ctl->n_admitted >= CLIENT_MAX) {
+        ibd_log_warning("control: connection refused: %d clients are connected already",
+                        CLIENT_MAX);
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "too many clients: %d are connected already; HINT: try again later", CLIENT_MAX);
+        protocol_error(c, msg);
+        return;
+    }
+    c->admitted = true;
+    ctl->n_admitted++;
+    uv_read_start((uv_stream_t *)&c->pipe, ibd_linebuf_alloc, on_read);
+}
+
+static uint64_t idle_timeout_ms(void)
+{
+    const char *v = getenv(IDLE_ENV);
+    char *end;
+    unsigned long long ms = v ? strtoull(v, &end, 10) : 0;
+    if (!v || end == v || *end || ms == 0)
+        return CLIENT_IDLE_MS;
+    return ms;
 }
 
 /* A daemon already answering on path? Otherwise a leftover file is removed. */
@@ -521,6 +543,7 @@ int ibd_control_open(ibd *d, ib_err *err)
     if (!ctl)
         return ib_err_set(err, IB_E_NOMEM, "out of memory");
     ctl->d = d;
+    ctl->idle_ms = idle_timeout_ms();
     d->control = ctl;
     ctl->path = ib_path_join(d->runtime_dir, IBD_CONTROL_SOCKET);
     if (!ctl->path)

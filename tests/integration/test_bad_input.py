@@ -20,6 +20,7 @@ import ibtest
 from ibtest import scaled, wait_for
 
 LINE_MAX = 65536
+CLIENT_MAX = 64  # docs/control-protocol.md
 
 
 class Client:
@@ -55,8 +56,8 @@ class Client:
         self.send_raw(json.dumps(obj).encode() + b"\n")
         return self.recv()
 
-    def recv(self):
-        """The next answer as a dict, or None at EOF."""
+    def recv_line(self):
+        """The next answer line as bytes (without its newline), or None at EOF."""
         while b"\n" not in self.buf:
             try:
                 data = self.sock.recv(1 << 20)
@@ -66,9 +67,13 @@ class Client:
                 return None
             self.buf += data
         line, self.buf = self.buf.split(b"\n", 1)
-        # Lenient: the daemon echoes bytes of a bad request in its error,
-        # which need not be UTF-8.
-        return json.loads(line.decode("utf-8", "replace"))
+        return line
+
+    def recv(self):
+        """The next answer as a dict, or None at EOF. Strict: every answer
+        is UTF-8 JSON, even one quoting bytes of a bad request."""
+        line = self.recv_line()
+        return None if line is None else json.loads(line.decode("utf-8"))
 
     def at_eof(self):
         try:
@@ -134,6 +139,8 @@ class TestControlSocket(BadInputCase):
     def setUp(self):
         super().setUp()
         self.sb.write_task("m1", self.sb.local_task(self.data))
+        # Debug level: protocol errors are logged too, and must be escaped.
+        self.sb.write_settings({"log_level": "debug"})
         self.daemon = self.sb.start_daemon()
 
     def send_and_expect_hangup(self, data, code="E_CONTROL"):
@@ -188,13 +195,25 @@ class TestControlSocket(BadInputCase):
             (b'{"v":"1","cmd":"status"}', "E_CONTROL", True),
             (b'{"v":1,"cmd":{"status":1}}', "E_CONTROL", True),
             (b'{"v":1,"cmd":"' + b"c" * 60000 + b'"}', "E_CONTROL", True),
-            (b'{"v":1,"cmd":"status\\u0000x"}', None, False),
+            (b'{"v":1,"cmd":"status\\u0000x"}', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"status\\u0000"}', "E_CONTROL", True),
+            (b'{"v\\u0000":1,"cmd":"status"}', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"status","pad":"\x00"}', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"status","pad":"\\\\u0000"}', None, False),  # an escaped backslash
+            (b'{"v":1,"cmd":"status"} junk', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"status"}{"v":1,"cmd":"status"}', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"status"}]', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"status"}\x01', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"status"} \t \r', None, False),
+            (b'{"v":1,"cmd":"status","cmd":"reload"}', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"run","task":"m1","wait":"yes"}', "E_CONTROL", False),
             (b'{"v":1,"cmd":"run","task":"a\\nb\\r\\u001b[31m"}', "E_TASK_UNKNOWN", False),
             (b'{"v":1,"cmd":"run","task":"../../etc/passwd"}', "E_TASK_UNKNOWN", False),
             (b'{"v":1,"cmd":"run","task":"' + b"t" * 60000 + b'"}', "E_TASK_UNKNOWN", False),
             (b'{"v":1,"cmd":"run","task":"m1","type":1e400}', "E_CONTROL", False),
             (b'{"v":1,"cmd":"run","task":["m1"]}', "E_CONTROL", False),
-            (b'{"v":1,"cmd":"run","task":"m1","type":"full\\u0000x","wait":"yes"}', None, False),
+            (b'{"v":1,"cmd":"run","task":"m1","type":"full\\u0000x"}', "E_CONTROL", True),
+            (b'{"v":1,"cmd":"run","task":"m1\\u0000x"}', "E_CONTROL", True),
             (deep.encode(), "E_CONTROL", True),
         ]
         for raw, code, hangs_up in cases:
@@ -233,15 +252,45 @@ class TestControlSocket(BadInputCase):
         self.assertError(c.recv(), "E_CONTROL")
         self.assertTrue(c.at_eof())
 
-    def test_many_connections_at_once(self):
-        pid = self.daemon.pid
+    def test_values_echoed_in_errors_are_escaped(self):
+        """A request's values come back quoted and escaped: the answer is
+        one line of printable ASCII JSON, and so is the daemon's log line."""
+        cases = [
+            (b'{"v":1,"cmd":"run","task":"a\\nb\\r\\u001b[31m"}', "E_TASK_UNKNOWN",
+             '"a\\nb\\r\\x1b[31m"'),
+            (b'{"v":1,"cmd":"run","task":"\xff\xfe\\u2028"}', "E_TASK_UNKNOWN",
+             '"\\xff\\xfe\\xe2\\x80\\xa8"'),
+            (b'{"v":1,"cmd":"st\xc0\xafatus"}', "E_CONTROL", '"st\\xc0\\xafatus"'),
+            (b'{"v":1,"cmd":"x\\ny\\u001b]0;pwned\\u0007"}', "E_CONTROL",
+             '"x\\ny\\x1b]0;pwned\\x07"'),
+            (b'{"v":1,"cmd":"q\\"uote\\\\"}', "E_CONTROL", '"q\\"uote\\\\"'),
+        ]
+        for raw, code, quoted in cases:
+            with self.subTest(raw=raw):
+                c = self.client()
+                c.send_raw(raw + b"\n")
+                line = c.recv_line()
+                self.assertIsNotNone(line)
+                self.assertTrue(all(0x20 <= b < 0x7f for b in line), line)
+                answer = json.loads(line.decode("ascii"))
+                self.assertError(answer, code)
+                self.assertIn(quoted, answer["error"])
+        # Long values are cut.
+        c = self.client()
+        c.send_raw(b'{"v":1,"cmd":"run","task":"' + b"\\n" * 30000 + b'"}\n')
+        self.assertLess(len(c.recv()["error"]), 400)
         self.assertDaemonAnswers(self.daemon)
-        time.sleep(scaled(0.5))  # the daemon closes its end of that client
-        baseline = open_fds(pid)
-        rng = random.Random(10)
+        with open(self.daemon.log_path, "rb") as f:
+            log = f.read()
+        self.assertIn(b'unknown command "x\\ny\\x1b]0;pwned\\x07"', log)
+        for bad in (b"\x1b", b"\x07", b"\xc0", b"\xff", b"\ny\\"):
+            self.assertNotIn(bad, log)
+
+    def open_wave(self, rng, n):
+        """n connections of mixed kinds; returns [(kind, client)]."""
         kinds = ["status", "garbage", "half", "silent", "huge", "close"]
         clients = []
-        for i in range(240):
+        for i in range(n):
             kind = kinds[i % len(kinds)]
             c = Client(self.sb.socket_path, timeout=60)
             clients.append((kind, c))
@@ -257,20 +306,126 @@ class TestControlSocket(BadInputCase):
                                  args=(b"x" * (LINE_MAX + 10),), daemon=True).start()
             elif kind == "close":
                 c.close()
-        for kind, c in clients:
-            if kind == "status":
-                self.assertIs(c.recv()["ok"], True)
-            elif kind in ("garbage", "huge"):
-                self.assertError(c.recv(), "E_CONTROL")
-        # The silent and half-sent clients still hold their connection; a
-        # new one is served all the same.
+        return clients
+
+    def test_many_connections(self):
+        """240 connections in waves of 48 (under the limit of 64)."""
+        pid = self.daemon.pid
         self.assertDaemonAnswers(self.daemon)
-        for _kind, c in clients:
-            c.close()
+        time.sleep(scaled(0.5))  # the daemon closes its end of that client
+        baseline = open_fds(pid)
+        rng = random.Random(10)
+        for _wave in range(5):
+            clients = self.open_wave(rng, 48)
+            for kind, c in clients:
+                if kind == "status":
+                    self.assertIs(c.recv()["ok"], True)
+                elif kind in ("garbage", "huge"):
+                    self.assertError(c.recv(), "E_CONTROL")
+            # The silent and half-sent clients still hold their connection;
+            # a new one is served all the same.
+            self.assertDaemonAnswers(self.daemon)
+            for _kind, c in clients:
+                c.close()
         # Every connection is released (no descriptor leaked).
         wait_for(lambda: open_fds(pid) <= baseline, 20,
                  what="the daemon's descriptors back to %d" % baseline)
         self.assertDaemonAnswers(self.daemon)
+
+    def test_client_limit(self):
+        """64 clients at once; the 65th gets one error line and is closed,
+        and a place freed is taken again."""
+        pid = self.daemon.pid
+        self.assertDaemonAnswers(self.daemon)
+        time.sleep(scaled(0.5))
+        baseline = open_fds(pid)
+        held = []
+        for _ in range(CLIENT_MAX):
+            c = Client(self.sb.socket_path)
+            held.append(c)
+            self.assertIs(c.request({"v": 1, "cmd": "status"})["ok"], True)
+        for _ in range(3):
+            extra = Client(self.sb.socket_path)
+            answer = extra.recv()
+            self.assertError(answer, "E_CONTROL")
+            self.assertIn("too many clients", answer["error"])
+            self.assertTrue(extra.at_eof())
+            extra.close()
+        # The held clients are still served.
+        self.assertIs(held[0].request({"v": 1, "cmd": "status"})["ok"], True)
+        held.pop().close()
+
+        def served():
+            c = Client(self.sb.socket_path)
+            try:
+                return c.request({"v": 1, "cmd": "status"})["ok"] is True
+            finally:
+                c.close()
+        wait_for(served, 10, what="a freed place served again")
+        for c in held:
+            c.close()
+        wait_for(lambda: open_fds(pid) <= baseline, 20,
+                 what="the daemon's descriptors back to %d" % baseline)
+        self.assertIn("connection refused: 64 clients are connected already", self.daemon.log())
+        self.assertDaemonAnswers(self.daemon)
+
+
+class TestControlIdleTimeout(BadInputCase):
+    """A client without a complete request for the idle timeout (shortened
+    for the test through IB_CONTROL_IDLE_TIMEOUT_MS) is answered an error and
+    closed; one following a run with run --wait is not idle."""
+
+    IDLE_S = 1.0
+
+    def setUp(self):
+        super().setUp()
+        task = self.sb.local_task(self.data, target=os.path.join(self.sb.root, "slowbackup"))
+        task["target"]["max_bandwidth_mbps"] = 2  # about 1 MB: several seconds
+        self.sb.write_task("slow", task)
+        self.daemon = self.sb.start_daemon(
+            env={"IB_CONTROL_IDLE_TIMEOUT_MS": str(int(self.IDLE_S * 1000))})
+
+    def assertClosedForIdling(self, c, started):
+        answer = c.recv()
+        waited = time.monotonic() - started
+        self.assertError(answer, "E_CONTROL")
+        self.assertIn("no complete request for 1 s", answer["error"])
+        self.assertTrue(c.at_eof())
+        self.assertGreaterEqual(waited, self.IDLE_S * 0.9)
+        self.assertLess(waited, scaled(self.IDLE_S + 4))
+
+    def test_silent_and_half_line_clients_are_closed(self):
+        for first in (b"", b'{"v":1,"cmd":"sta'):
+            with self.subTest(first=first):
+                c = self.client()
+                started = time.monotonic()
+                c.send_raw(first)
+                self.assertClosedForIdling(c, started)
+        # Requests in time keep a connection: the idle time starts again.
+        c = self.client()
+        for _ in range(int(self.IDLE_S * 4)):
+            time.sleep(self.IDLE_S / 2)
+            self.assertIs(c.request({"v": 1, "cmd": "status"})["ok"], True)
+        started = time.monotonic()
+        self.assertClosedForIdling(c, started)
+        self.assertDaemonAnswers(self.daemon)
+
+    def test_run_wait_is_not_idle(self):
+        c = self.client()
+        c.send_raw(b'{"v":1,"cmd":"run","task":"slow","wait":true}\n')
+        started = time.monotonic()
+        self.assertEqual(c.recv()["event"], "accepted")
+        while True:
+            answer = c.recv()
+            self.assertIsNotNone(answer, "closed while following the run")
+            self.assertIs(answer["ok"], True, answer)
+            if answer["event"] == "finished":
+                break
+        self.assertGreater(time.monotonic() - started, self.IDLE_S * 2,
+                           "the run was too short to show anything")
+        self.assertEqual(answer["run"]["result"], "succeeded", answer)
+        # After the run, the idle time counts again.
+        self.assertClosedForIdling(c, time.monotonic())
 
 
 class TestRestoreHostileManifest(BadInputCase):
