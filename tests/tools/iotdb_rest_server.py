@@ -22,7 +22,9 @@ DIR/{sequence,unsequence}/, and FLUSH seals the working files (tsfiles
 without .resource) of the named databases, as IoTDB's FLUSH does.
 
 Failure injection: --fail-flush CODE, --fail-load CODE (HTTP 200 with that
-code), --down (nothing listens on the port), --legacy (0.13/0.14: SHOW
+code), --down (nothing listens on the port), --http-error CODE (every
+/rest/* request answers HTTP CODE with an error page, as a proxy in front of
+a failing IoTDB does), --malformed (HTTP 200 with a cut-off JSON body), --legacy (0.13/0.14: SHOW
 DATABASES is a parse error, SHOW STORAGE GROUP answers a "storage group"
 column), --column-case lower (2.x spells "database").
 --log FILE appends one JSON line per request: method, path, sql, user,
@@ -381,6 +383,28 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def injected_fault(self, entry):
+        """Answer an armed --http-error/--malformed fault; True when answered."""
+        args = self.server.state.args
+        if args.http_error:
+            data = b"<html><body><h1>%d Server Error</h1></body></html>" % args.http_error
+            ctype = "text/html"
+            entry["http_status"] = args.http_error
+        elif args.malformed:
+            data = b'{"code":200,"message":"SUCC'
+            ctype = "application/json"
+            entry["http_status"] = 200
+        else:
+            return False
+        entry["code"] = None
+        self.server.state.log(entry)
+        self.send_response(entry["http_status"])
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
+
     def do_POST(self):
         body = self.read_body()
         try:
@@ -390,6 +414,8 @@ class Handler(BaseHTTPRequestHandler):
         sql = request.get("sql") if isinstance(request, dict) else None
         entry = {"method": "POST", "path": self.path, "sql": sql, "user": None}
         endpoints = {"/rest/v2/query": QUERY, "/rest/v2/nonQuery": NONQUERY}
+        if self.injected_fault(entry):
+            return
         if self.authenticate(entry) is None:
             return
         if self.path not in endpoints:
@@ -455,6 +481,10 @@ def main(argv):
     p.add_argument("--fail-flush", type=int, default=0, metavar="CODE")
     p.add_argument("--fail-load", type=int, default=0, metavar="CODE")
     p.add_argument("--down", action="store_true", help="do not listen: connections are refused")
+    p.add_argument("--http-error", type=int, default=0, metavar="CODE",
+                   help="answer every /rest/* POST with HTTP CODE and an HTML page")
+    p.add_argument("--malformed", action="store_true",
+                   help="answer every /rest/* POST with HTTP 200 and cut-off JSON")
     p.add_argument("--legacy", action="store_true", help="0.13/0.14: no SHOW DATABASES")
     p.add_argument("--column-case", choices=["as-is", "lower"], default="as-is")
     p.add_argument("--log", help="append one JSON line per request to this file")
