@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 
 #define CHUNK_SIZE ((size_t)1 << 20)
 #define PROGRESS_INTERVAL_S 1.0
+#define DEFAULT_PARALLEL_UPLOADS 4
 
 void ib_engine_logf(const ib_engine_events *ev, int priority, const char *fmt, ...)
 {
@@ -49,7 +51,14 @@ void ib_engine_task_dir_name(const char *task, int64_t created_at, char *buf, si
     snprintf(buf, n, "%s_IoTDB_%s", task, stamp);
 }
 
-/* State of one run; owned resources are released by run_cleanup. */
+/* State of one run; owned resources are released by run_cleanup.
+ *
+ * Files are sent by several threads (see send_files). What they share, the
+ * counters of prog and res, the new manifest, the next file and the first
+ * failure, is under lock; so is every call of an event callback, which the
+ * callers wrote for one caller at a time. The lock is never held while
+ * calling the storage driver, which calls back into the run (read,
+ * notice). */
 typedef struct run {
     const ib_backup_request *req;
     const ib_task *task;
@@ -66,11 +75,14 @@ typedef struct run {
     char prev_name[96];
     ib_manifest prev;
     ib_manifest next;
-    bool explicit_full;  /* full asked for, not a fallback */
-    int layout_version;  /* the snapshot's, kept when it is released */
-    char made_dir[4096]; /* the last parent directory made on the target */
+    bool explicit_full; /* full asked for, not a fallback */
+    int layout_version; /* the snapshot's, kept when it is released */
+    pthread_mutex_t lock;
     ib_progress prog;
     double last_progress;
+    size_t next_file; /* index of the next file to send */
+    bool send_failed; /* a sender failed: the others stop */
+    ib_err send_err;  /* its error, the one reported */
 } run;
 
 static double now_monotonic(void)
@@ -80,7 +92,8 @@ static double now_monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void progress(run *r, const char *phase, bool force)
+/* Caller holds r->lock. */
+static void progress_locked(run *r, const char *phase, bool force)
 {
     if (!r->ev || !r->ev->progress)
         return;
@@ -93,9 +106,30 @@ static void progress(run *r, const char *phase, bool force)
     r->ev->progress(r->ev->ctx, &r->prog);
 }
 
-static bool stop_requested(const run *r)
+static void progress(run *r, const char *phase, bool force)
 {
-    return r->ev && r->ev->should_stop && r->ev->should_stop(r->ev->ctx);
+    pthread_mutex_lock(&r->lock);
+    progress_locked(r, phase, force);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Count bytes (negative: take them back) and files done, and report. */
+static void progress_add(run *r, int64_t bytes, int64_t files)
+{
+    pthread_mutex_lock(&r->lock);
+    r->prog.bytes_done += bytes;
+    r->prog.files_done += files;
+    progress_locked(r, "upload", false);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Asked to stop, or (while sending) another sender failed. */
+static bool stop_requested(run *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool stop = r->send_failed || (r->ev && r->ev->should_stop && r->ev->should_stop(r->ev->ctx));
+    pthread_mutex_unlock(&r->lock);
+    return stop;
 }
 
 static int interrupted(ib_err *err)
@@ -222,13 +256,16 @@ static void engine_notice(const ib_engine_events *ev, const char *kind, int prio
         ev->log(ev->ctx, priority, msg);
 }
 
-/* The driver's retries and failovers, as "retrying" notices of the run. */
+/* The driver's retries and failovers, as "retrying" notices of the run;
+ * they come from whichever thread is sending. */
 static void storage_notice(void *ctx, const char *kind, const char *msg)
 {
-    const run *r = ctx;
+    run *r = ctx;
     char line[IB_ERR_MSG_MAX + IB_TASK_NAME_MAX + 16];
     snprintf(line, sizeof line, "task %s: %s", r->task->name, msg);
+    pthread_mutex_lock(&r->lock);
     engine_notice(r->ev, kind, 4, line);
+    pthread_mutex_unlock(&r->lock);
 }
 
 static int open_target(run *r, ib_err *err)
@@ -433,6 +470,14 @@ static int open_staged(const ib_source_file *f, ib_err *err)
     return fd;
 }
 
+/* One sending thread's own state. */
+typedef struct sender {
+    run *r;
+    pthread_t thread;
+    char *buf;           /* CHUNK_SIZE, for checksumming staged files */
+    char made_dir[4096]; /* the last parent directory made on the target */
+} sender;
+
 /* Streams a staged file into an upload, computing CRC32C on the way. */
 typedef struct staged_reader {
     run *r;
@@ -440,7 +485,6 @@ typedef struct staged_reader {
     int fd;
     uint32_t crc;
     int64_t done;
-    char *buf;
 } staged_reader;
 
 static ssize_t staged_read(void *ctx, void *buf, size_t cap, ib_err *err)
@@ -461,29 +505,37 @@ static ssize_t staged_read(void *ctx, void *buf, size_t cap, ib_err *err)
     }
     sr->crc = ib_crc32c(sr->crc, buf, (size_t)got);
     sr->done += got;
-    sr->r->prog.bytes_done += got;
-    progress(sr->r, "upload", false);
+    progress_add(sr->r, got, 0);
     return got;
 }
 
-static int crc_staged(run *r, const ib_source_file *f, uint32_t *crc, ib_err *err)
+/* Back to the first byte for a driver that restarts the transfer; the bytes
+ * counted so far are taken back from the progress. */
+static int staged_rewind(void *ctx, ib_err *err)
+{
+    staged_reader *sr = ctx;
+    if (lseek(sr->fd, 0, SEEK_SET) < 0)
+        return ib_err_errno(err, IB_E_SOURCE_READ, errno, "%s (staged as %s): cannot rewind",
+                            sr->f->rel, sr->f->staged);
+    progress_add(sr->r, -sr->done, 0);
+    sr->crc = 0;
+    sr->done = 0;
+    return 0;
+}
+
+static int crc_staged(sender *s, const ib_source_file *f, uint32_t *crc, ib_err *err)
 {
     int fd = open_staged(f, err);
     if (fd < 0)
         return -1;
-    char *buf = malloc(CHUNK_SIZE);
-    if (!buf) {
-        close(fd);
-        return ib_err_set(err, IB_E_NOMEM, "out of memory");
-    }
     uint32_t c = 0;
     int rc = 0;
     for (;;) {
-        if (stop_requested(r)) {
+        if (stop_requested(s->r)) {
             rc = interrupted(err);
             break;
         }
-        ssize_t got = read(fd, buf, CHUNK_SIZE);
+        ssize_t got = read(fd, s->buf, CHUNK_SIZE);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
@@ -493,9 +545,8 @@ static int crc_staged(run *r, const ib_source_file *f, uint32_t *crc, ib_err *er
         }
         if (got == 0)
             break;
-        c = ib_crc32c(c, buf, (size_t)got);
+        c = ib_crc32c(c, s->buf, (size_t)got);
     }
-    free(buf);
     close(fd);
     *crc = c;
     return rc;
@@ -539,33 +590,33 @@ typedef struct file_plan {
     uint32_t crc; /* of the staged file, when have_crc */
 } file_plan;
 
-static int ensure_parent(run *r, const char *path, ib_err *err)
+static int ensure_parent(sender *s, const char *path, ib_err *err)
 {
     const char *slash = strrchr(path, '/');
     size_t len = slash ? (size_t)(slash - path) : 0;
-    if (len == 0 || len >= sizeof r->made_dir)
+    if (len == 0 || len >= sizeof s->made_dir)
         return 0;
-    if (strncmp(r->made_dir, path, len) == 0 && r->made_dir[len] == '\0')
+    if (strncmp(s->made_dir, path, len) == 0 && s->made_dir[len] == '\0')
         return 0;
-    char dir[sizeof r->made_dir];
+    char dir[sizeof s->made_dir];
     memcpy(dir, path, len);
     dir[len] = '\0';
-    if (r->st->drv->mkdirs(r->st, dir, err) != 0)
+    if (s->r->st->drv->mkdirs(s->r->st, dir, err) != 0)
         return -1;
-    memcpy(r->made_dir, dir, len + 1);
+    memcpy(s->made_dir, dir, len + 1);
     return 0;
 }
 
-static int upload(run *r, file_plan *p, ib_err *err)
+static int upload(sender *s, file_plan *p, ib_err *err)
 {
-    if (ensure_parent(r, p->path, err) != 0)
+    run *r = s->r;
+    if (ensure_parent(s, p->path, err) != 0)
         return -1;
     staged_reader sr = {.r = r, .f = p->f};
     sr.fd = open_staged(p->f, err);
     if (sr.fd < 0)
         return -1;
-    ib_reader rd = {.ctx = &sr, .read = staged_read};
-    int64_t before = r->prog.bytes_done;
+    ib_reader rd = {.ctx = &sr, .read = staged_read, .rewind = staged_rewind};
     int rc = r->st->drv->put(r->st, p->path, p->f->size, &rd, err);
     close(sr.fd);
     if (rc != 0) {
@@ -583,19 +634,20 @@ static int upload(run *r, file_plan *p, ib_err *err)
                           "%s (staged as %s): checksum changed while sending: the staged file "
                           "changed during the run",
                           p->f->rel, p->f->staged);
-    r->prog.bytes_done = before + p->f->size;
     p->crc = sr.crc;
     p->have_crc = true;
+    pthread_mutex_lock(&r->lock);
     r->res->files_sent++;
     r->res->bytes_sent += p->f->size;
+    pthread_mutex_unlock(&r->lock);
     return 0;
 }
 
-static int staged_crc(run *r, file_plan *p, ib_err *err)
+static int staged_crc(sender *s, file_plan *p, ib_err *err)
 {
     if (p->have_crc)
         return 0;
-    if (crc_staged(r, p->f, &p->crc, err) != 0)
+    if (crc_staged(s, p->f, &p->crc, err) != 0)
         return -1;
     p->have_crc = true;
     return 0;
@@ -604,14 +656,14 @@ static int staged_crc(run *r, file_plan *p, ib_err *err)
 /* A file already on the target with the right size and checksum, left by an
  * interrupted run, need not be sent again. LocalDir reads it back; that is
  * cheaper than writing it. */
-static int target_matches(run *r, file_plan *p, bool *match, ib_err *err)
+static int target_matches(sender *s, file_plan *p, bool *match, ib_err *err)
 {
     *match = false;
-    if (staged_crc(r, p, err) != 0)
+    if (staged_crc(s, p, err) != 0)
         return -1;
     uint32_t tcrc;
     int64_t tsize;
-    if (crc_target(r, p->path, &tcrc, &tsize, err) != 0)
+    if (crc_target(s->r, p->path, &tcrc, &tsize, err) != 0)
         return ib_err_prefix(err, "reading back %s", p->path);
     *match = tsize == p->f->size && tcrc == p->crc;
     return 0;
@@ -619,13 +671,13 @@ static int target_matches(run *r, file_plan *p, bool *match, ib_err *err)
 
 /* Unchanged since the previous copy: sealed tsfiles and resources are
  * immutable (path and size suffice); mods also compare the checksum. */
-static int unchanged_since_prev(run *r, file_plan *p, bool *same, ib_err *err)
+static int unchanged_since_prev(sender *s, file_plan *p, bool *same, ib_err *err)
 {
     *same = false;
-    if (!r->have_prev || !p->pe || p->pe->size != p->f->size)
+    if (!s->r->have_prev || !p->pe || p->pe->size != p->f->size)
         return 0;
     if (p->f->kind == IB_FILE_MODS) {
-        if (staged_crc(r, p, err) != 0)
+        if (staged_crc(s, p, err) != 0)
             return -1;
         *same = p->crc == p->pe->crc32c;
         return 0;
@@ -643,8 +695,9 @@ static bool is_leftover(const run *r, const ib_storage_info *live)
 }
 
 /* Decide whether p must be sent: *send, and p->crc set when not. */
-static int plan_file(run *r, file_plan *p, bool *send, ib_err *err)
+static int plan_file(sender *s, file_plan *p, bool *send, ib_err *err)
 {
+    run *r = s->r;
     *send = true;
     ib_storage_info live;
     if (r->st->drv->stat(r->st, p->path, &live, err) != 0)
@@ -656,7 +709,7 @@ static int plan_file(run *r, file_plan *p, bool *send, ib_err *err)
         /* A leftover of an interrupted run may not have been made durable
          * before a crash: it is checked below, not trusted by its size. */
         bool same;
-        if (unchanged_since_prev(r, p, &same, err) != 0)
+        if (unchanged_since_prev(s, p, &same, err) != 0)
             return -1;
         if (same) {
             *send = false;
@@ -668,40 +721,129 @@ static int plan_file(run *r, file_plan *p, bool *send, ib_err *err)
         return 0; /* full: rewrite every file of the previous copy */
     }
     bool match;
-    if (target_matches(r, p, &match, err) != 0)
+    if (target_matches(s, p, &match, err) != 0)
         return -1;
     *send = !match;
     return 0;
 }
 
-static int send_one(run *r, const ib_source_file *f, ib_err *err)
+static int send_one(sender *s, const ib_source_file *f, ib_err *err)
 {
+    run *r = s->r;
     file_plan p = {.f = f, .pe = r->have_prev ? ib_manifest_find(&r->prev, f->rel) : NULL};
     p.path = task_path(r, f->rel);
     if (!p.path)
         return ib_err_set(err, IB_E_NOMEM, "out of memory");
     bool send = true;
-    int rc = plan_file(r, &p, &send, err);
+    int rc = plan_file(s, &p, &send, err);
     if (rc == 0 && send)
-        rc = upload(r, &p, err);
-    else if (rc == 0)
-        r->prog.bytes_done += f->size;
+        rc = upload(s, &p, err);
+    pthread_mutex_lock(&r->lock);
     if (rc == 0)
         rc = ib_manifest_add(&r->next, f->rel, f->size, f->mtime_ms, p.crc, err);
+    if (rc == 0) {
+        r->prog.bytes_done += send ? 0 : f->size; /* a sent file counted as it was read */
+        r->prog.files_done++;
+        progress_locked(r, "upload", false);
+    }
+    pthread_mutex_unlock(&r->lock);
     free(p.path);
     return rc;
 }
 
+/* The next file to send; false when none is left or a sender failed. */
+static bool take_file(run *r, size_t *i)
+{
+    pthread_mutex_lock(&r->lock);
+    bool ok = !r->send_failed && r->next_file < r->snap->n_files;
+    if (ok)
+        *i = r->next_file++;
+    pthread_mutex_unlock(&r->lock);
+    return ok;
+}
+
+/* The first failure is the run's; it stops the other senders. */
+static void record_failure(run *r, const ib_err *err)
+{
+    pthread_mutex_lock(&r->lock);
+    if (!r->send_failed) {
+        r->send_failed = true;
+        r->send_err = *err;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *send_loop(void *arg)
+{
+    sender *s = arg;
+    size_t i;
+    ib_err err;
+    while (take_file(s->r, &i)) {
+        ib_err_clear(&err);
+        int rc =
+            stop_requested(s->r) ? interrupted(&err) : send_one(s, &s->r->snap->files[i], &err);
+        if (rc != 0) {
+            record_failure(s->r, &err);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int senders_wanted(const run *r)
+{
+    int n = r->task->target.parallel_uploads > 0 ? r->task->target.parallel_uploads
+                                                 : DEFAULT_PARALLEL_UPLOADS;
+    size_t files = r->snap->n_files;
+    return files < (size_t)n ? (files > 0 ? (int)files : 1) : n;
+}
+
+static sender *senders_new(run *r, int n, ib_err *err)
+{
+    sender *v = calloc((size_t)n, sizeof *v);
+    for (int i = 0; v && i < n; i++) {
+        v[i].r = r;
+        if (!(v[i].buf = malloc(CHUNK_SIZE))) {
+            for (int j = 0; j < i; j++)
+                free(v[j].buf);
+            free(v);
+            v = NULL;
+        }
+    }
+    if (!v)
+        ib_err_set(err, IB_E_NOMEM, "out of memory for %d senders", n);
+    return v;
+}
+
+/* Send every file, n at a time: each sender takes the next file from a
+ * shared index, plans it and uploads it. The calling thread is sender 0;
+ * if a thread cannot be started, fewer send. */
 static int send_files(run *r, ib_err *err)
 {
     progress(r, "upload", true);
-    for (size_t i = 0; i < r->snap->n_files; i++) {
-        if (stop_requested(r))
-            return interrupted(err);
-        if (send_one(r, &r->snap->files[i], err) != 0)
-            return -1;
-        r->prog.files_done++;
-        progress(r, "upload", false);
+    int n = senders_wanted(r);
+    sender *v = senders_new(r, n, err);
+    if (!v)
+        return -1;
+    int started = 1;
+    for (; started < n; started++)
+        if (pthread_create(&v[started].thread, NULL, send_loop, &v[started]) != 0)
+            break;
+    if (started < n) {
+        pthread_mutex_lock(&r->lock);
+        ib_engine_logf(r->ev, 4, "task %s: could only start %d of %d upload threads", r->task->name,
+                       started, n);
+        pthread_mutex_unlock(&r->lock);
+    }
+    send_loop(&v[0]);
+    for (int i = 1; i < started; i++)
+        pthread_join(v[i].thread, NULL);
+    for (int i = 0; i < n; i++)
+        free(v[i].buf);
+    free(v);
+    if (r->send_failed) {
+        *err = r->send_err;
+        return -1;
     }
     return ib_manifest_sort(&r->next, err);
 }
@@ -938,9 +1080,11 @@ int ib_backup_run(const ib_backup_request *req, const ib_engine_events *ev, ib_b
     run r = {.req = req, .task = req->task, .ev = ev, .res = res, .start = time(NULL)};
     ib_manifest_init(&r.prev);
     ib_manifest_init(&r.next);
+    pthread_mutex_init(&r.lock, NULL);
     ib_engine_logf(ev, 7, "task %s: run %lld started (%s requested)", req->task->name,
                    (long long)req->run_id, ib_backup_type_name(req->type));
     int rc = run_steps(&r, err);
     run_cleanup(&r);
+    pthread_mutex_destroy(&r.lock);
     return rc;
 }

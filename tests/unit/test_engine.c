@@ -1,7 +1,8 @@
 /* The backup engine on a LocalDir target with a data dir built here: full and
  * incremental runs with exact counts, self-contained snapshots that restore
  * byte-identical, pruning, interrupted runs and their repair, damaged copies,
- * hostile manifests, source and target failures, copies and verify. */
+ * hostile manifests, source and target failures, copies and verify, and
+ * parallel sends (same copy with 1 and 8 senders, a failing file, a stop). */
 // clang-format off
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +53,7 @@ typedef struct events {
     size_t log_len;
     int stop_after; /* stop when this many new files are in the live dir; 0: never */
     int progress_calls;
+    const char *truncate_staged; /* name of a staged file cut short when sending starts */
 } events;
 
 static void ev_log(void *ctx, int priority, const char *msg)
@@ -62,12 +64,26 @@ static void ev_log(void *ctx, int priority, const char *msg)
         e->log_len += (size_t)n;
 }
 
+static const char *g_cut_name;
+static int cut_staged(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    if (type == FTW_F && strcmp(path + ftw->base, g_cut_name) == 0)
+        assert_int_equal(truncate(path, 10), 0);
+    return 0;
+}
+
 static void ev_progress(void *ctx, const ib_progress *p)
 {
     events *e = ctx;
     assert_non_null(p->phase);
     assert_true(p->files_done <= p->files_total || p->files_total == 0);
     e->progress_calls++;
+    if (e->truncate_staged && strcmp(p->phase, "upload") == 0) {
+        g_cut_name = e->truncate_staged;
+        nftw(e->f->staging, cut_staged, 16, FTW_PHYS);
+        e->truncate_staged = NULL;
+    }
 }
 
 static int g_new_files;
@@ -255,6 +271,7 @@ static void fx_task(fx *f, int n_dirs)
     f->task.target.type = IB_TARGET_LOCALDIR;
     f->task.target.target_path = f->target;
     f->task.target.max_copies = 3;
+    f->task.target.parallel_uploads = 4; /* the default of a parsed task */
 }
 
 static int setup(void **state)
@@ -637,9 +654,12 @@ static void test_prune_keeps_newest_valid(void **state)
     assert_restores_to(f, NULL, "r-newest-valid", 0);
 }
 
+/* Exact counts of an interrupted run need one sender: with several, the
+ * files in flight when the stop comes may still complete. */
 static void test_interrupted_first_run_then_repair(void **state)
 {
     fx *f = *state;
+    f->task.target.parallel_uploads = 1;
     fill_state0(f, 0, 0);
     save_expected(f, 0, 0);
     events e;
@@ -664,6 +684,7 @@ static void test_interrupted_first_run_then_repair(void **state)
 static void test_interrupted_incremental_keeps_copies(void **state)
 {
     fx *f = *state;
+    f->task.target.parallel_uploads = 1;
     fill_state0(f, 0, 0);
     save_expected(f, 0, 0);
     ib_backup_result full;
@@ -1014,6 +1035,132 @@ static void test_copy_names_unique(void **state)
     assert_int_equal(count_copies(f), 4);
 }
 
+/* ---- parallel sends ---- */
+
+/* MANY_SEALED sealed TsFiles (with resources, every fifth with mods) over
+ * several partitions of root.a and root.b; a few span several chunks. */
+#define MANY_SEALED 60
+static int fill_many(fx *f)
+{
+    int files = 0;
+    for (int i = 0; i < MANY_SEALED; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "sequence/%s/1/%d/%d-%d-0-0.tsfile", i % 3 ? "root.a" : "root.b",
+                 i % 4, 100 + i, 100 + i);
+        size_t size = i % 20 == 7 ? ((size_t)2 << 20) + 12345 : 1000 + (size_t)i * 997;
+        make_sealed(f, 0, rel, size, 1000u + (unsigned)i, i % 5 == 0);
+        files += i % 5 == 0 ? 3 : 2;
+    }
+    return files;
+}
+
+/* Point the task at another target directory. */
+static void use_target(fx *f, const char *name)
+{
+    snprintf(f->target, sizeof f->target, "%s/%s", f->root, name);
+    mkdirs(f->target);
+    char dir[128];
+    ib_engine_task_dir_name("nightly", CREATED_AT, dir, sizeof dir);
+    snprintf(f->task_dir, sizeof f->task_dir, "%s/%s", f->target, dir);
+}
+
+static void test_parallel_same_copy(void **state)
+{
+    fx *f = *state;
+    int n = fill_many(f);
+    save_expected(f, 0, 0);
+    ib_manifest m[2];
+    char trees[2][PATH_MAX];
+    const int senders[2] = {1, 8};
+    for (int k = 0; k < 2; k++) {
+        use_target(f, k ? "target-8" : "target-1");
+        f->task.target.parallel_uploads = senders[k];
+        ib_backup_result res;
+        backup_ok(f, IB_BACKUP_FULL, &res);
+        assert_int_equal(res.files_total, n);
+        assert_int_equal(res.files_sent, n);
+        char path[2 * PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", f->task_dir, IB_MANIFEST_NAME);
+        read_manifest_file(path, &m[k]);
+        snprintf(trees[k], sizeof trees[k], "%s", f->task_dir);
+        assert_int_equal(count_paths(f->task_dir, IB_STORAGE_TEMP_SUFFIX), 0);
+        assert_restores_to(f, res.copy, k ? "r-8" : "r-1", 0);
+    }
+    /* The same entries in the same (sorted) order, whatever the senders. */
+    assert_int_equal(m[0].n_files, (size_t)n);
+    assert_int_equal(m[1].n_files, m[0].n_files);
+    for (size_t i = 0; i < m[0].n_files; i++) {
+        assert_string_equal(m[1].files[i].path, m[0].files[i].path);
+        assert_int_equal(m[1].files[i].size, m[0].files[i].size);
+        assert_int_equal(m[1].files[i].crc32c, m[0].files[i].crc32c);
+        assert_int_equal(m[1].files[i].mtime_ms, m[0].files[i].mtime_ms);
+        if (i > 0)
+            assert_true(strcmp(m[0].files[i - 1].path, m[0].files[i].path) < 0);
+    }
+    ib_manifest_free(&m[0]);
+    ib_manifest_free(&m[1]);
+    assert_int_equal(sh("diff -r -x .snapshot -x %s %s %s", IB_MANIFEST_NAME, trees[0], trees[1]),
+                     0);
+}
+
+/* A staged file cut short once sending has started, among many good files
+ * sent by 8 senders: the run fails with that file's error and makes no
+ * copy. */
+static void test_parallel_failing_file(void **state)
+{
+    fx *f = *state;
+    fill_many(f);
+    f->task.target.parallel_uploads = 8;
+    events e;
+    ib_engine_events ev = make_events(&e, f);
+    e.truncate_staged = "130-130-0-0.tsfile";
+    ib_backup_request req = {.task = &f->task,
+                             .created_at = CREATED_AT,
+                             .run_id = ++f->run_id,
+                             .type = IB_BACKUP_FULL,
+                             .staging_root = f->staging};
+    ib_backup_result res;
+    ib_err err;
+    assert_int_equal(ib_backup_run(&req, &ev, &res, &err), -1);
+    assert_null(e.truncate_staged); /* it was cut */
+    assert_int_equal(err.code, IB_E_SOURCE_READ);
+    assert_non_null(strstr(err.msg, "130-130-0-0.tsfile"));
+    assert_non_null(strstr(err.msg, "source ended after 10 of"));
+    assert_true(res.files_sent < res.files_total);
+    assert_int_equal(count_copies(f), 0);
+    char manifest[2 * PATH_MAX];
+    snprintf(manifest, sizeof manifest, "%s/%s", f->task_dir, IB_MANIFEST_NAME);
+    assert_false(exists(manifest));
+    assert_int_equal(count_paths(f->task_dir, IB_STORAGE_TEMP_SUFFIX), 0);
+    char live[2 * PATH_MAX];
+    snprintf(live, sizeof live, "%s/sequence/root.b/1/2/130-130-0-0.tsfile", f->task_dir);
+    assert_false(exists(live));
+}
+
+/* A stop while 8 senders are busy: E_INTERRUPTED, no copy, no temporary
+ * files; the next run completes the copy. */
+static void test_parallel_interrupt(void **state)
+{
+    fx *f = *state;
+    int n = fill_many(f);
+    save_expected(f, 0, 0);
+    f->task.target.parallel_uploads = 8;
+    events e;
+    ib_backup_result res;
+    ib_err err;
+    assert_int_equal(backup(f, IB_BACKUP_FULL, 10, &e, &res, &err), -1);
+    assert_int_equal(err.code, IB_E_INTERRUPTED);
+    assert_true(res.files_sent >= 10);
+    assert_true(res.files_sent < n);
+    assert_int_equal(count_copies(f), 0);
+    assert_int_equal(count_paths(f->task_dir, IB_STORAGE_TEMP_SUFFIX), 0);
+
+    ib_backup_result again;
+    backup_ok(f, IB_BACKUP_INCREMENTAL, &again);
+    assert_int_equal(again.files_sent, n - res.files_sent);
+    assert_restores_to(f, again.copy, "r-after-stop", 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1040,6 +1187,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copies_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_names_unique, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parallel_same_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parallel_failing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parallel_interrupt, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
