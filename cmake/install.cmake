@@ -89,3 +89,36 @@ else()
   message(STATUS "scdoc or gzip not found: the man pages are not built or installed "
                  "(HINT: apt-get install scdoc)")
 endif()
+
+# /usr/share/doc/iotdb-backupd/copyright in Debian's machine-readable format
+# (https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/). The
+# program is under the Apache License 2.0 (LICENSE); Debian keeps that text
+# in /usr/share/common-licenses, so the file points there (policy 12.5).
+set(_ib_copyright "${CMAKE_BINARY_DIR}/doc/copyright")
+set(_ib_copyright_text
+    "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: iotdb-backupd
+Upstream-Contact: iotdb-backupd developers <iotdb-backupd@localhost>
+
+Files: *
+Copyright: 2026 iotdb-backupd developers
+License: Apache-2.0
+
+License: Apache-2.0
+ Licensed under the Apache License, Version 2.0 (the \"License\");
+ you may not use this file except in compliance with the License.
+ You may obtain a copy of the License at
+ .
+ http://www.apache.org/licenses/LICENSE-2.0
+ .
+ Unless required by applicable law or agreed to in writing, software
+ distributed under the License is distributed on an \"AS IS\" BASIS,
+ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ See the License for the specific language governing permissions and
+ limitations under the License.
+ .
+ On Debian systems, the complete text of the Apache License, Version 2.0
+ can be found in \"/usr/share/common-licenses/Apache-2.0\".
+")
+file(CONFIGURE OUTPUT "${_ib_copyright}" CONTENT "${_ib_copyright_text}")
+install(FILES "${_ib_copyright}" DESTINATION "${CMAKE_INSTALL_DOCDIR}")

@@ -48,6 +48,26 @@ def project_version():
         return re.search(r"project\(iotdb-backupd VERSION ([0-9.]+)", f.read()).group(1)
 
 
+def parse_deb822(text):
+    """Paragraphs of a deb822 file (control, machine-readable copyright) as
+    dicts; continuation lines are joined with newlines, " ." is an empty line."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        fields, key = {}, None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t"):
+                if key is None:
+                    raise AssertionError("continuation line before a field: %r" % line)
+                fields[key] += "\n" + ("" if line.strip() == "." else line.strip())
+            else:
+                key, sep, value = line.partition(":")
+                if not sep:
+                    raise AssertionError("not a field: %r" % line)
+                fields[key] = value.strip()
+        paragraphs.append(fields)
+    return paragraphs
+
+
 def pkg_config_var(module, var, fallback):
     r = subprocess.run(["pkg-config", "--variable=" + var, module], capture_output=True,
                        text=True)
@@ -200,6 +220,7 @@ class TestPackageFile(PackageTestCase):
             CONFFILE: "-rw-r--r--",
             "/etc/iotdb-backupd/tasks.d/": "drwxr-xr-x",
             "/usr/share/doc/iotdb-backupd/README.md": "-rw-r--r--",
+            "/usr/share/doc/iotdb-backupd/copyright": "-rw-r--r--",
             "/usr/share/doc/iotdb-backupd/control-protocol.md": "-rw-r--r--",
             "/usr/share/doc/iotdb-backupd/metrics.md": "-rw-r--r--",
             "/usr/share/doc/iotdb-backupd/examples/iotdb-backupd.conf": "-rw-r--r--",
@@ -233,6 +254,32 @@ class TestPackageFile(PackageTestCase):
                            "rt") as f:
                 self.assertRegex(f.read(4096), r'(?m)^\.TH "%s"' % re.escape(
                     os.path.basename(page).rsplit(".", 1)[0]))
+
+    def test_copyright_is_machine_readable(self):
+        with open(os.path.join(self.extracted, "usr/share/doc/iotdb-backupd/copyright"),
+                  encoding="utf-8") as f:
+            paragraphs = parse_deb822(f.read())
+        header, files, license_ = paragraphs
+        self.assertEqual(header["Format"],
+                         "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/")
+        self.assertEqual(header["Upstream-Name"], "iotdb-backupd")
+        self.assertEqual(files["Files"], "*")
+        self.assertRegex(files["Copyright"], r"^\d{4}(-\d{4})? \S")
+        self.assertEqual(files["License"], "Apache-2.0")
+        # The stand-alone License paragraph names the same license and points
+        # at Debian's copy of its text, which matches the repository's LICENSE.
+        name, _, text = license_["License"].partition("\n")
+        self.assertEqual(name, "Apache-2.0")
+        self.assertIn('"/usr/share/common-licenses/Apache-2.0"', " ".join(text.split()))
+        self.assertIn("http://www.apache.org/licenses/LICENSE-2.0", text)
+        with open(os.path.join(ibtest.SOURCE_DIR, "LICENSE"), encoding="utf-8") as f:
+            license_file = f.read()
+        self.assertIn("Apache License\n                           Version 2.0, January 2004",
+                      license_file)
+        common = "/usr/share/common-licenses/Apache-2.0"
+        if os.path.exists(common):
+            with open(common, encoding="utf-8") as f:
+                self.assertEqual(license_file, f.read())
 
     def test_conffiles_and_scripts(self):
         with open(os.path.join(self.control, "conffiles"), encoding="utf-8") as f:
