@@ -13,7 +13,10 @@
  * fsyncs per file. New directories are made durable the same way.
  *
  * A handle may be shared by threads: its mutable state, the bandwidth
- * bucket and the file systems waiting for their sync, is under a mutex. */
+ * bucket and the file systems waiting for their sync, is under a mutex.
+ * A put registers its file system for the next sync and then renames; the
+ * publish lock keeps a sync from taking the list between the two, which
+ * would leave that rename to no sync at all. */
 #include "ib_storage.h"
 
 #include <dirent.h>
@@ -50,7 +53,11 @@ typedef struct local_storage {
     dev_t sync_dev[MAX_SYNC_FS];
     size_t n_sync;
     int64_t small_unsynced;    /* bytes of small files put since the last sync */
+    int sync_error;            /* errno of a failed syncfs: every later sync fails too */
     pthread_mutex_t sync_lock; /* one sync at a time */
+    /* Read-held by a put from registering its file system to its rename,
+     * write-held by a sync while it takes the list. */
+    pthread_rwlock_t publish;
 } local_storage;
 
 /* ---- errors ---- */
@@ -286,30 +293,51 @@ static int stream_to_fd(local_storage *ls, int fd, const char *path, int64_t siz
 /* ---- batched durability ---- */
 
 /* Remember that a file system holds writes not yet durable; a descriptor
- * on it is kept for syncfs. More file systems than fit are synced first. */
-static int track_fs(local_storage *ls, dev_t dev, const char *path, ib_err *err)
+ * on it is kept for syncfs. 1 when the list is full (sync first). */
+static int track_fs_once(local_storage *ls, dev_t dev, const char *path, ib_err *err)
 {
-    for (;;) {
-        pthread_mutex_lock(&ls->lock);
-        for (size_t i = 0; i < ls->n_sync; i++) {
-            if (ls->sync_dev[i] == dev) {
-                pthread_mutex_unlock(&ls->lock);
-                return 0;
-            }
-        }
-        if (ls->n_sync < MAX_SYNC_FS) {
-            int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-            if (fd < 0) {
-                int e = errno;
-                pthread_mutex_unlock(&ls->lock);
-                return local_fail(ls, err, e, "sync %s", path);
-            }
+    pthread_mutex_lock(&ls->lock);
+    int rc = 1;
+    for (size_t i = 0; i < ls->n_sync && rc == 1; i++)
+        if (ls->sync_dev[i] == dev)
+            rc = 0;
+    if (rc == 1 && ls->n_sync < MAX_SYNC_FS) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+            rc = local_fail(ls, err, errno, "sync %s", path);
+        } else {
             ls->sync_dev[ls->n_sync] = dev;
             ls->sync_fd[ls->n_sync++] = fd;
-            pthread_mutex_unlock(&ls->lock);
-            return 0;
+            rc = 0;
         }
-        pthread_mutex_unlock(&ls->lock);
+    }
+    pthread_mutex_unlock(&ls->lock);
+    return rc;
+}
+
+/* track_fs_once, syncing while the list is full. */
+static int track_fs(local_storage *ls, dev_t dev, const char *path, ib_err *err)
+{
+    int rc;
+    while ((rc = track_fs_once(ls, dev, path, err)) == 1)
+        if (ls->base.drv->sync(&ls->base, err) < 0)
+            return -1;
+    return rc;
+}
+
+/* Register tmp's file system for the next sync and rename tmp onto path,
+ * with no sync taking the list in between. */
+static int track_and_rename(local_storage *ls, dev_t dev, const char *tmp, const char *path,
+                            ib_err *err)
+{
+    for (;;) {
+        pthread_rwlock_rdlock(&ls->publish);
+        int rc = track_fs_once(ls, dev, tmp, err);
+        if (rc == 0 && rename(tmp, path) < 0)
+            rc = local_fail(ls, err, errno, "put %s", path);
+        pthread_rwlock_unlock(&ls->publish);
+        if (rc != 1)
+            return rc;
         if (ls->base.drv->sync(&ls->base, err) < 0)
             return -1;
     }
@@ -324,30 +352,74 @@ static int track_path(local_storage *ls, const char *path, ib_err *err)
     return track_fs(ls, st.st_dev, path, err);
 }
 
+/* Put back file systems whose syncfs failed, so that the list still names
+ * them (another thread may have registered one again meanwhile). */
+static void untake_failed(local_storage *ls, const int *fds, const dev_t *devs, size_t n)
+{
+    pthread_mutex_lock(&ls->lock);
+    for (size_t i = 0; i < n; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < ls->n_sync && !listed; j++)
+            listed = ls->sync_dev[j] == devs[i];
+        if (listed || ls->n_sync == MAX_SYNC_FS) {
+            close(fds[i]);
+            continue;
+        }
+        ls->sync_dev[ls->n_sync] = devs[i];
+        ls->sync_fd[ls->n_sync++] = fds[i];
+    }
+    pthread_mutex_unlock(&ls->lock);
+}
+
 /* syncfs on every file system written to since the last sync: one journal
  * commit and one cache flush for all the files and renames, instead of an
- * fsync of each file and each directory. */
+ * fsync of each file and each directory.
+ *
+ * A failed syncfs is sticky: Linux reports a writeback error once per
+ * descriptor, so a later syncfs could succeed although the data is lost.
+ * The file system stays in the list and every later sync of this handle
+ * fails with the same error. */
 static int local_sync(ib_storage *s, ib_err *err)
 {
     local_storage *ls = (local_storage *)s;
-    int fds[MAX_SYNC_FS];
+    int fds[MAX_SYNC_FS], failed_fds[MAX_SYNC_FS];
+    dev_t devs[MAX_SYNC_FS], failed_devs[MAX_SYNC_FS];
     /* Held throughout: a sync returns only when every earlier put is
      * durable, also those another thread is syncing. */
     pthread_mutex_lock(&ls->sync_lock);
+    pthread_rwlock_wrlock(&ls->publish);
     pthread_mutex_lock(&ls->lock);
     size_t n = ls->n_sync;
     memcpy(fds, ls->sync_fd, n * sizeof *fds);
+    memcpy(devs, ls->sync_dev, n * sizeof *devs);
     ls->n_sync = 0;
     ls->small_unsynced = 0;
+    int sticky = ls->sync_error;
     pthread_mutex_unlock(&ls->lock);
-    int rc = 0;
+    pthread_rwlock_unlock(&ls->publish);
+    size_t n_failed = 0;
+    int e = 0;
     for (size_t i = 0; i < n; i++) {
-        if (syncfs(fds[i]) < 0 && rc == 0)
-            rc = local_fail(ls, err, errno, "sync %s", ls->root);
-        close(fds[i]);
+        if (syncfs(fds[i]) == 0) {
+            close(fds[i]);
+            continue;
+        }
+        e = e ? e : errno;
+        failed_fds[n_failed] = fds[i];
+        failed_devs[n_failed++] = devs[i];
+    }
+    if (n_failed) {
+        untake_failed(ls, failed_fds, failed_devs, n_failed);
+        pthread_mutex_lock(&ls->lock);
+        ls->sync_error = ls->sync_error ? ls->sync_error : e;
+        pthread_mutex_unlock(&ls->lock);
     }
     pthread_mutex_unlock(&ls->sync_lock);
-    return rc;
+    if (n_failed)
+        return local_fail(ls, err, e, "sync %s", ls->root);
+    if (sticky)
+        return local_fail(ls, err, sticky, "sync %s: an earlier sync failed", ls->root);
+    return 0;
 }
 
 static int local_put(ib_storage *s, const char *path, int64_t size, ib_reader *src, ib_err *err)
@@ -370,9 +442,7 @@ static int local_put(ib_storage *s, const char *path, int64_t size, ib_reader *s
     if (close(fd) < 0 && rc == 0)
         rc = local_fail(ls, err, errno, "put %s", path);
     if (rc == 0)
-        rc = track_fs(ls, st.st_dev, tmp, err);
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = local_fail(ls, err, errno, "put %s", path);
+        rc = track_and_rename(ls, st.st_dev, tmp, path, err);
     if (rc < 0)
         unlink(tmp);
     else if (written < KICK_MIN)
@@ -937,6 +1007,7 @@ static void local_free(ib_storage *s)
     local_storage *ls = (local_storage *)s;
     ib_err ignored; /* best effort: callers that need to know call sync */
     local_sync(s, &ignored);
+    pthread_rwlock_destroy(&ls->publish);
     pthread_mutex_destroy(&ls->sync_lock);
     pthread_mutex_destroy(&ls->lock);
     free(ls->root);
@@ -977,6 +1048,12 @@ int ib_storage_local_new(const char *root_hint, double bandwidth_mbps, ib_storag
     ls->last = monotonic_now();
     pthread_mutex_init(&ls->lock, NULL);
     pthread_mutex_init(&ls->sync_lock, NULL);
+    /* Writers first: a stream of puts must not hold a sync off. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&ls->publish, &attr);
+    pthread_rwlockattr_destroy(&attr);
     *out = &ls->base;
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -765,6 +766,54 @@ static void test_bandwidth_cap(void **state)
     assert_pattern_file(at(f, "slow"), size);
 }
 
+typedef struct capped_put {
+    ib_storage *s;
+    char path[512];
+    uint64_t size;
+    int rc;
+    ib_err err;
+} capped_put;
+
+static void *capped_put_run(void *arg)
+{
+    capped_put *c = arg;
+    c->rc = put_pattern(c->s, c->path, (int64_t)c->size, c->size, -1, &c->err);
+    return NULL;
+}
+
+/* The cap holds for all puts of a handle together: 4 threads with 1.25 MB
+ * each at 40 Mbit/s take about 1 s (0.75 s after the quarter second of
+ * burst), not the 0.25 s each would take alone. */
+static void test_bandwidth_cap_shared(void **state)
+{
+    fixture *f = *state;
+    ib_err err;
+    ib_storage *slow;
+    assert_int_equal(ib_storage_local_new(f->dir, 40, &slow, &err), 0);
+    capped_put c[4];
+    pthread_t t[4];
+    double t0 = now_s();
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "par%d", i);
+        c[i] = (capped_put){.s = slow, .size = 1250000};
+        snprintf(c[i].path, sizeof c[i].path, "%s", at(f, name));
+        assert_int_equal(pthread_create(&t[i], NULL, capped_put_run, &c[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    double elapsed = now_s() - t0;
+    ib_storage_free(slow);
+    print_message("4 x 1.25 MB at 40 Mbit/s took %.2f s (expected ~1)\n", elapsed);
+    for (int i = 0; i < 4; i++) {
+        if (c[i].rc != 0)
+            fail_msg("put %d: %s", i, c[i].err.msg);
+        assert_pattern_file(c[i].path, c[i].size);
+    }
+    assert_true(elapsed >= 0.6);
+    assert_true(elapsed < 30);
+}
+
 static void test_open_and_features(void **state)
 {
     fixture *f = *state;
@@ -836,6 +885,7 @@ int main(void)
         T(test_snapshot_leftovers_cleaned),
         T(test_snapshot_copy_fallback),
         T(test_bandwidth_cap),
+        T(test_bandwidth_cap_shared),
         T(test_open_and_features),
         cmocka_unit_test(test_path_join),
     };

@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +315,97 @@ static void test_many_file_systems(void **state)
     run_in_child(child_many_file_systems, f->dir);
 }
 
+/* ---- one handle shared by threads ---- */
+
+#define PUT_THREADS 8
+#define PUTS_EACH 60
+
+typedef struct putter {
+    ib_storage *s;
+    const char *dir;
+    int first;
+    int rc;
+    ib_err err;
+} putter;
+
+/* Files first, first + PUT_THREADS, ... with mkdirs of shared directories. */
+static void *put_stride(void *arg)
+{
+    putter *p = arg;
+    for (int k = 0; k < PUTS_EACH && p->rc == 0; k++) {
+        int i = p->first + k * PUT_THREADS;
+        char path[256], text[32];
+        file_path(p->dir, i, path, sizeof path);
+        char *slash = strrchr(path, '/');
+        *slash = '\0';
+        p->rc = p->s->drv->mkdirs(p->s, path, &p->err);
+        *slash = '/';
+        int len = snprintf(text, sizeof text, "file %d", i);
+        if (p->rc == 0)
+            p->rc = ib_storage_put_buffer(p->s, path, text, (size_t)len, &p->err);
+    }
+    return NULL;
+}
+
+typedef struct syncer {
+    ib_storage *s;
+    volatile int stop; /* read only after join by the others; set before join */
+    pthread_mutex_t lock;
+    int syncs, failures;
+} syncer;
+
+static void *sync_loop(void *arg)
+{
+    syncer *y = arg;
+    for (;;) {
+        pthread_mutex_lock(&y->lock);
+        bool stop = y->stop;
+        pthread_mutex_unlock(&y->lock);
+        if (stop)
+            return NULL;
+        ib_err err;
+        y->failures += ib_storage_sync(y->s, &err) != 0;
+        y->syncs++;
+    }
+}
+
+/* Puts from 8 threads while another syncs all the time: every file is in
+ * place, no temporary is left, and no descriptor stays open. */
+static void test_parallel_puts_and_syncs(void **state)
+{
+    fixture *f = *state;
+    ib_err err = {0};
+    int before = open_fds();
+    ib_storage *s;
+    assert_int_equal(ib_storage_local_new(f->dir, 0, &s, &err), 0);
+    putter p[PUT_THREADS];
+    pthread_t t[PUT_THREADS], ts;
+    syncer y = {.s = s};
+    pthread_mutex_init(&y.lock, NULL);
+    assert_int_equal(pthread_create(&ts, NULL, sync_loop, &y), 0);
+    for (int i = 0; i < PUT_THREADS; i++) {
+        p[i] = (putter){.s = s, .dir = f->dir, .first = i};
+        assert_int_equal(pthread_create(&t[i], NULL, put_stride, &p[i]), 0);
+    }
+    for (int i = 0; i < PUT_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        if (p[i].rc != 0)
+            fail_msg("put thread %d: %s", i, p[i].err.msg);
+    }
+    pthread_mutex_lock(&y.lock);
+    y.stop = 1;
+    pthread_mutex_unlock(&y.lock);
+    pthread_join(ts, NULL);
+    pthread_mutex_destroy(&y.lock);
+    assert_int_equal(y.failures, 0);
+    assert_true(y.syncs > 0);
+    assert_int_equal(ib_storage_sync(s, &err), 0);
+    assert_files(f->dir, PUT_THREADS * PUTS_EACH);
+    assert_int_equal(open_fds(), before);
+    ib_storage_free(s);
+    assert_int_equal(open_fds(), before);
+}
+
 /* A driver without sync: puts are durable on return, sync is a no-op. */
 static int never_called(ib_storage *s, ib_err *err)
 {
@@ -344,6 +436,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_small_files_synced_in_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_puts_few_fds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_file_systems, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parallel_puts_and_syncs, setup, teardown),
         cmocka_unit_test(test_sync_is_optional),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
