@@ -1551,7 +1551,6 @@ static void check_remote_hdfs(ib_jcheck *c, const cJSON *target, ib_target *t,
     const char *p = "/target";
     t->namenode_rpc_port = 8020;
     t->namenode_http_port = 9870;
-    t->parallel_uploads = 4;
     get_checked_string(c, target, p, "nameservice", true, nameservice_ok, &t->nameservice);
     check_namenodes(c, target, t);
     int rt = ib_jcheck_bool(c, target, p, "tls", false, &t->tls);
@@ -1559,9 +1558,6 @@ static void check_remote_hdfs(ib_jcheck *c, const cJSON *target, ib_target *t,
         get_abs_path_copy(c, target, p, "ca_file", false, &t->ca_file);
     else if (rt >= 0)
         forbid(c, target, p, "ca_file", "only with \"tls\": true");
-    int64_t n = 0;
-    if (ib_jcheck_int(c, target, p, "parallel_uploads", false, 1, 64, &n) > 0)
-        t->parallel_uploads = (int)n;
     check_auth(c, target, t, cluster_security);
 }
 
@@ -1583,6 +1579,7 @@ static void check_target(ib_jcheck *c, const cJSON *root, ib_target *t, bool clu
                                        "target_path",
                                        "max_copies",
                                        "max_bandwidth_mbps",
+                                       "parallel_uploads",
                                        "nameservice",
                                        "ip_mode",
                                        "active_namenode",
@@ -1591,9 +1588,8 @@ static void check_target(ib_jcheck *c, const cJSON *root, ib_target *t, bool clu
                                        "namenode_http_port",
                                        "tls",
                                        "ca_file",
-                                       "parallel_uploads",
                                        "auth"};
-    const size_t n_common = 4; /* the first four are for every path type */
+    const size_t n_common = 5; /* the first five are for every path type */
     const cJSON *target = NULL;
     char p[IB_POINTER_MAX];
     if (get_object(c, root, "", "target", true, &target, p, sizeof p) <= 0)
@@ -1611,6 +1607,10 @@ static void check_target(ib_jcheck *c, const cJSON *root, ib_target *t, bool clu
     if (ib_jcheck_int(c, target, p, "max_copies", true, 1, 65536, &copies) > 0)
         t->max_copies = (int)copies;
     check_bandwidth(c, target, p, t);
+    t->parallel_uploads = 4;
+    int64_t uploads = 0;
+    if (ib_jcheck_int(c, target, p, "parallel_uploads", false, 1, 64, &uploads) > 0)
+        t->parallel_uploads = (int)uploads;
     if (rt <= 0)
         return;
     if (hdfs) {
@@ -1732,7 +1732,6 @@ static bool canon_hdfs(cJSON *tg, const ib_target *t)
         ok = false;
     if (t->ca_file)
         add_str(tg, "ca_file", t->ca_file, &ok);
-    add_num(tg, "parallel_uploads", t->parallel_uploads, &ok);
     cJSON *auth = cJSON_AddObjectToObject(tg, "auth");
     if (!auth)
         return false;
@@ -1756,6 +1755,7 @@ static bool canon_target(cJSON *root, const ib_target *t)
     add_str(tg, "target_path", t->target_path, &ok);
     add_num(tg, "max_copies", t->max_copies, &ok);
     add_num(tg, "max_bandwidth_mbps", t->max_bandwidth_mbps, &ok);
+    add_num(tg, "parallel_uploads", t->parallel_uploads, &ok);
     return ok && (t->type != IB_TARGET_REMOTEHDFS || canon_hdfs(tg, t));
 }
 

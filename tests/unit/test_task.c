@@ -277,7 +277,7 @@ static void test_defaults(void **state)
     assert_int_equal(t->target.type, IB_TARGET_LOCALDIR);
     assert_true(t->target.max_bandwidth_mbps == 0);
     assert_null(t->target.nameservice);
-    assert_int_equal(t->target.parallel_uploads, 0);
+    assert_int_equal(t->target.parallel_uploads, 4);
     ib_task_free(t);
 
     t = parse_ok(HDFS_BASE);
@@ -490,6 +490,10 @@ static void test_ranges(void **state)
                "must be >= 1, got 0", IB_E_TASK_FIELD);
     expect_one(HDFS_BASE, "/target/parallel_uploads", "65", "/target/parallel_uploads",
                "must be <= 64, got 65", IB_E_TASK_FIELD);
+    expect_one(LOCAL_BASE, "/target/parallel_uploads", "0", "/target/parallel_uploads",
+               "must be >= 1, got 0", IB_E_TASK_FIELD);
+    expect_one(LOCAL_BASE, "/target/parallel_uploads", "2.5", "/target/parallel_uploads",
+               "must be an integer, got 2.5", IB_E_TASK_FIELD);
     expect_one(LOCAL_BASE, "/target/max_bandwidth_mbps", "-1", "/target/max_bandwidth_mbps",
                "must be >= 0, got -1", IB_E_TASK_FIELD);
     /* infinities only exist in the text (cJSON prints them as null) */
@@ -773,6 +777,11 @@ static void test_local_target(void **state)
     ib_task *t = edited_ok(LOCAL_BASE, p, "\"/tmp/iotdb-backups/\"");
     assert_string_equal(t->target.target_path, "/tmp/iotdb-backups");
     ib_task_free(t);
+    /* several files at once, as for HDFS */
+    t = edited_ok(LOCAL_BASE, "/target/parallel_uploads", "8");
+    assert_int_equal(t->target.parallel_uploads, 8);
+    assert_non_null(strstr(t->canonical_json, "\"parallel_uploads\":8"));
+    ib_task_free(t);
     const char *const remote_only[][2] = {
         {"/target/nameservice", "\"hacluster\""},
         {"/target/ip_mode", "\"IPv4\""},
@@ -782,7 +791,6 @@ static void test_local_target(void **state)
         {"/target/namenode_http_port", "9870"},
         {"/target/tls", "true"},
         {"/target/ca_file", "\"/ca\""},
-        {"/target/parallel_uploads", "4"},
         {"/target/auth", "{\"mode\": \"simple\", \"user\": \"hdfs\"}"}};
     for (size_t i = 0; i < sizeof remote_only / sizeof *remote_only; i++)
         expect_one(LOCAL_BASE, remote_only[i][0], remote_only[i][1], remote_only[i][0],
