@@ -1545,6 +1545,20 @@ static void check_namenodes(ib_jcheck *c, const cJSON *target, ib_target *t)
         t->namenode_http_port = (int)port;
 }
 
+/* How long a run keeps trying an unreachable cluster: attempts per request
+ * and the longest backoff wait between them. */
+static void check_retries(ib_jcheck *c, const cJSON *target, ib_target *t)
+{
+    const char *p = "/target";
+    int64_t n = 0;
+    t->retry_attempts = IB_RETRY_ATTEMPTS_DEFAULT;
+    t->retry_max_wait_s = IB_RETRY_MAX_WAIT_S_DEFAULT;
+    if (ib_jcheck_int(c, target, p, "retry_attempts", false, 1, 100, &n) > 0)
+        t->retry_attempts = (int)n;
+    if (ib_jcheck_int(c, target, p, "retry_max_wait_s", false, 1, 3600, &n) > 0)
+        t->retry_max_wait_s = (int)n;
+}
+
 static void check_remote_hdfs(ib_jcheck *c, const cJSON *target, ib_target *t,
                               bool cluster_security)
 {
@@ -1558,6 +1572,7 @@ static void check_remote_hdfs(ib_jcheck *c, const cJSON *target, ib_target *t,
         get_abs_path_copy(c, target, p, "ca_file", false, &t->ca_file);
     else if (rt >= 0)
         forbid(c, target, p, "ca_file", "only with \"tls\": true");
+    check_retries(c, target, t);
     check_auth(c, target, t, cluster_security);
 }
 
@@ -1588,6 +1603,8 @@ static void check_target(ib_jcheck *c, const cJSON *root, ib_target *t, bool clu
                                        "namenode_http_port",
                                        "tls",
                                        "ca_file",
+                                       "retry_attempts",
+                                       "retry_max_wait_s",
                                        "auth"};
     const size_t n_common = 5; /* the first five are for every path type */
     const cJSON *target = NULL;
@@ -1732,6 +1749,8 @@ static bool canon_hdfs(cJSON *tg, const ib_target *t)
         ok = false;
     if (t->ca_file)
         add_str(tg, "ca_file", t->ca_file, &ok);
+    add_num(tg, "retry_attempts", t->retry_attempts, &ok);
+    add_num(tg, "retry_max_wait_s", t->retry_max_wait_s, &ok);
     cJSON *auth = cJSON_AddObjectToObject(tg, "auth");
     if (!auth)
         return false;

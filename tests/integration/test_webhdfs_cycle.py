@@ -113,7 +113,9 @@ class WebHdfsCycleTest(BackupCycleTest):
         st, body = self.hdfs.call("PUT", self.target_path, "MKDIRS")
         self.assertEqual(st, 200, body)
 
-    def write_task(self, name="cycle", target_path=None, bandwidth=None, user="hdfs", **kw):
+    def write_task(self, name="cycle", target_path=None, bandwidth=None, user="hdfs",
+                   target_extra=None, **kw):
+        """target_extra: more target keys (e.g. retry_attempts)."""
         task = self.sb.local_task(self.data, **kw)
         target = {"path_type": "RemoteHDFS", "target_path": target_path or self.target_path,
                   "nameservice": "hacluster", "ip_mode": "IPv4",
@@ -123,6 +125,7 @@ class WebHdfsCycleTest(BackupCycleTest):
                   "max_copies": task["target"]["max_copies"]}
         if bandwidth:
             target["max_bandwidth_mbps"] = bandwidth
+        target.update(target_extra or {})
         task["target"] = target
         self.sb.write_task(name, task)
         return task
@@ -144,6 +147,9 @@ class WebHdfsCycleTest(BackupCycleTest):
         for c in self.copies():
             self.assertTrue(c["valid"], c)
             self.assertRestores(c["name"], states[c["name"]])
+
+    def log(self):
+        return self.sb.daemons[-1].log() if self.sb.daemons else ""
 
     def failed_run(self, code):
         res = self.run_task(expect="failed")
@@ -216,12 +222,20 @@ class TestWebHdfsCycle(WebHdfsCycleTest):
         self.assertGreater(stats["ops"].get("nn1 CREATE", 0), 0, stats)
         self.assertFalse(stats["ops"].get("nn0 CREATE", 0) >= len(summary(self.data)["files"]))
         self.assertAllRestore({out["res"]["copy"]: expected_tree(self.data)})
+        # The failover is told in the log: operation, cause, attempt, where to.
+        self.assertRegex(self.log(), r"StandbyException \(http 403\) from 127\.0\.0\.1:%d "
+                         r"\(attempt 1/10\), failing over to namenode 127\.0\.0\.2:%d"
+                         % (self.hdfs.port, self.hdfs.port))
 
 
 class TestWebHdfsFaults(WebHdfsCycleTest):
+    # A short retry budget: a dead DataNode fails the run in seconds, not
+    # minutes; the other faults still fit into it.
+    RETRY = {"retry_attempts": 6, "retry_max_wait_s": 1}
+
     def setUp(self):
         super().setUp()
-        self.write_task(max_copies=5)
+        self.write_task(max_copies=5, target_extra=self.RETRY)
         self.sb.start_daemon()
         self.states = {}
         full = self.run_task()
@@ -236,10 +250,17 @@ class TestWebHdfsFaults(WebHdfsCycleTest):
 
     def test_datanode_down(self):
         self.hdfs.admin("/admin/datanode", {"up": False})
+        started = time.monotonic()
         res = self.failed_run("E_TARGET_UNREACHABLE")
+        took = time.monotonic() - started
         self.hdfs.admin("/admin/datanode", {"up": True})
         self.finish()
         self.assertIn("127.0.0.1", res.get("error", ""))
+        # Six attempts with waits of at most 1 s, and every retry is told.
+        self.assertLess(took, ibtest.scaled(30))
+        # (The incremental run reads the last manifest first: OPEN.)
+        self.assertRegex(self.log(), r"(OPEN|CREATE) /backup/\S+: connection refused by datanode "
+                         r"127\.0\.0\.1:\d+ \(attempt 5/6\), [a-z0-9 ]+ in [01]\.\d s")
 
     def test_503_storm_completes(self):
         self.hdfs.admin("/admin/fault", {"kind": "status", "code": 503, "count": 4})
