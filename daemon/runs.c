@@ -456,21 +456,10 @@ static bool on_worker_line(void *ctx, char *line, size_t len, bool too_long)
     return true;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    if (suggested > 65536)
-        suggested = 65536;
-    buf->base = malloc(suggested);
-    buf->len = buf->base ? suggested : 0;
-}
-
 static void on_worker_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     ibd_run *run = s->data;
-    if (n > 0)
-        ibd_linebuf_feed(&run->lines, buf->base, (size_t)n, on_worker_line, run);
-    free(buf->base);
+    ibd_linebuf_read(&run->lines, n, buf, false, on_worker_line, run);
     if (n < 0) {
         uv_read_stop(s);
         close_handle(run, (uv_handle_t *)s);
@@ -559,7 +548,7 @@ static int spawn_worker(ibd_run *run)
     run->proc.data = run;
     if (rc != 0)
         return rc;
-    rc = uv_read_start((uv_stream_t *)&run->out, on_alloc, on_worker_output);
+    rc = uv_read_start((uv_stream_t *)&run->out, ibd_linebuf_alloc, on_worker_output);
     if (rc == 0)
         rc = feed_definition(run);
     if (rc != 0)

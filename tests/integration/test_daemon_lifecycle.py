@@ -9,10 +9,12 @@ import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -735,6 +737,36 @@ class TestJournal(LifecycleCase):
                          ("p1", str(second["run_id"]), "6"))
         copy = self.sb.query("SELECT copy FROM runs WHERE id = ?", (first["run_id"],))[0][0]
         self.assertIn("pruned copy " + copy, m["MESSAGE"])
+
+    def test_retries_of_the_target_have_their_message_id(self):
+        from test_webhdfs_cycle import WebHdfs  # the test WebHDFS server and its admin port
+        storage = tempfile.mkdtemp(prefix="whjournal-")
+        self.addCleanup(shutil.rmtree, storage, ignore_errors=True)
+        hdfs = WebHdfs(storage)
+        self.addCleanup(hdfs.stop)
+        self.assertEqual(hdfs.call("PUT", "/backup", "MKDIRS")[0], 200)
+        task = self.sb.local_task(self.data)
+        task["target"] = {"path_type": "RemoteHDFS", "target_path": "/backup",
+                          "nameservice": "hacluster", "ip_mode": "IPv4",
+                          "active_namenode": "127.0.0.1", "standby_namenode": "127.0.0.2",
+                          "namenode_http_port": hdfs.port, "namenode_rpc_port": 8020,
+                          "auth": {"mode": "simple", "user": "hdfs"}, "max_copies": 3}
+        self.sb.write_task("h1", task)
+        journal = self.fake_journal()
+        d = self.start_with_journal()
+        # One transient failure of the NameNode: the run retries and succeeds.
+        hdfs.admin("/admin/fault", {"kind": "status", "code": 503, "count": 1})
+        acc = self.client().request({"v": 1, "cmd": "run", "task": "h1"})
+        self.assertEqual(self.wait_finished(acc["run_id"], timeout=60)["result"], "succeeded")
+        self.assertEqual(hdfs.admin("/admin/stats")["faults"], 0)
+        self.assertEqual(d.stop(), 0)
+        messages = journal.messages()
+        retrying = [m for m in messages if m.get("MESSAGE_ID") == msgids()["RETRYING"]]
+        self.assertEqual(len(retrying), 1, messages)
+        m = retrying[0]
+        self.assertEqual((m["TASK"], m["RUN_ID"], m["PRIORITY"]),
+                         ("h1", str(acc["run_id"]), "4"))
+        self.assertRegex(m["MESSAGE"], r"^task h1: [A-Z]+ /backup\S*: .*503.*\(attempt 1/\d+\)")
 
     def test_progress_lines_carry_their_numbers_as_fields(self):
         journal = self.fake_journal()
