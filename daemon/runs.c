@@ -504,6 +504,14 @@ static int feed_definition(ibd_run *run)
     return rc;
 }
 
+/* Tests run the daemon under valgrind, which cannot exec /proc/self/exe:
+ * IB_WORKER_EXE names the binary instead (tests/integration/ibtest.py). */
+static const char *worker_exe(const ibd *d)
+{
+    const char *exe = getenv("IB_WORKER_EXE");
+    return exe && *exe ? exe : d->exe_path;
+}
+
 static int spawn_worker(ibd_run *run)
 {
     ibd *d = run->d;
@@ -539,7 +547,7 @@ static int spawn_worker(ibd_run *run)
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&run->out},
         {.flags = UV_INHERIT_FD, .data.fd = 2},
     };
-    uv_process_options_t opts = {.file = d->exe_path,
+    uv_process_options_t opts = {.file = worker_exe(d),
                                  .args = args,
                                  .exit_cb = on_worker_exit,
                                  .stdio_count = 3,
@@ -609,7 +617,7 @@ static void run_start(ibd *d, ibd_run *run)
     ibd_log_fields f = run_fields(run);
     if (rc != 0) {
         set_outcome(run, IB_RESULT_FAILED, ib_code_name(IB_E_INTERNAL),
-                    "cannot start the worker process %s: %s", d->exe_path, uv_strerror(rc));
+                    "cannot start the worker process %s: %s", worker_exe(d), uv_strerror(rc));
         run_complete(run);
         return;
     }
