@@ -1144,6 +1144,47 @@ static void test_parallel_uploads_share_a_handle(void **state)
         }
 }
 
+/* Threads uploading through one handle while requests fail, DataNode
+ * bodies reset and the active NameNode changes: every file completes and
+ * the notices (from several threads at once) are all whole lines. */
+static void test_parallel_uploads_through_faults(void **state)
+{
+    fixture *f = *state;
+    notices nt;
+    listen_notices(f->st, &nt);
+    ib_webhdfs_tuning tune;
+    ib_webhdfs_get_tuning(f->st, &tune);
+    tune.max_attempts = 12;
+    ib_webhdfs_set_tuning(f->st, &tune);
+    admin(f, "/admin/fault", "{\"kind\": \"status\", \"code\": 503, \"count\": 6}", NULL);
+    admin(f, "/admin/fault", "{\"kind\": \"reset\", \"after_bytes\": 50000, \"count\": 3}", NULL);
+    pthread_t th[4];
+    upload_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (upload_job){.s = f->st, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, upload_files, &jobs[i]), 0);
+    }
+    admin(f, "/admin/state", "{\"active\": 1}", NULL);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].failures, 0);
+    }
+    char path[64];
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "/backup/par/t%d-f%d", t, i);
+            assert_pattern(f->st, path, 150000 + t * 1000 + i);
+        }
+    assert_int_equal(stat_number(f, "faults", NULL), 0);
+    assert_true(nt.n >= 9); /* 6 answers of 503 and 3 resets at least */
+    for (int i = 0; i < nt.n && i < 32; i++) {
+        assert_non_null(strstr(nt.lines[i], "(attempt "));
+        assert_null(strchr(nt.lines[i], '\n'));
+    }
+    f->st->notice = NULL;
+    pthread_mutex_destroy(&nt.lock);
+}
+
 static void test_probe_and_space(void **state)
 {
     fixture *f = *state;
@@ -1275,6 +1316,7 @@ int main(void)
         T(test_no_body_to_namenode_and_connection_reuse),
         T(test_bandwidth_cap),
         T(test_parallel_uploads_share_a_handle),
+        T(test_parallel_uploads_through_faults),
         T(test_probe_and_space),
         cmocka_unit_test(test_tls_verifies_certificates),
         cmocka_unit_test(test_ipv6),
