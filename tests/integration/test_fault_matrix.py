@@ -71,6 +71,20 @@ def remount(path, options):
 class FaultMixin:
     """Baseline copies before the fault, checks after it."""
 
+    def setUp(self):
+        super().setUp()
+        # Runs before the sandbox cleanup (cleanups run last in, first out).
+        self.addCleanup(self.assertCleanExit)
+
+    def assertCleanExit(self):
+        """Every daemon stops with 0 and no sanitizer report from it or a worker."""
+        for d in self.sb.daemons:
+            rc = d.stop()
+            log = d.log()
+            self.assertEqual(rc, 0, log)
+            for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+                self.assertNotIn(bad, log)
+
     def baseline(self):
         """A full copy, then growth: the next run is an incremental with work to do."""
         self.states = {}
@@ -240,7 +254,7 @@ class TestLocalSourceFaults(LocalFaults):
         """A thread compacts one partition over and over while the run stages:
         TsFiles vanish between listing and linking. The run either completes
         with one consistent generation of that partition or fails busy."""
-        self.start()
+        self.start(settings={"log_level": "debug"})  # the rescans are logged at debug
         self.baseline()
         some = sorted(p for p in expected_tree(self.data) if p.endswith(".tsfile"))[0]
         rel_part = os.path.dirname(some)
@@ -256,10 +270,13 @@ class TestLocalSourceFaults(LocalFaults):
             generations.append(part_set())
             while not stop.is_set():
                 gen += 1
-                # A merged file is written under a new name, then the sources go:
-                # what IoTDB's compaction does (log, target, delete, unlog).
+                # What IoTDB's inner compaction does: log, write the merged
+                # file, delete the sources, remove the log.
                 names = [n for n in os.listdir(part) if n.endswith(".tsfile")]
                 new = "%d-%d-1-0.tsfile" % (2000000000000 + gen, 900 + gen)
+                log = os.path.join(part, new + ".inner-compaction.log")
+                with open(log, "w") as f:
+                    f.write("\n".join(names) + "\n")
                 with open(os.path.join(part, new), "wb") as f:
                     f.write(b"TsFile\x03" + os.urandom(2048) + b"TsFile")
                 with open(os.path.join(part, new + ".resource"), "wb") as f:
@@ -270,8 +287,8 @@ class TestLocalSourceFaults(LocalFaults):
                             os.remove(os.path.join(part, n + suffix))
                         except FileNotFoundError:
                             pass
+                os.remove(log)
                 generations.append(part_set())
-                time.sleep(0.002)
 
         racer = threading.Thread(target=compact_forever, daemon=True)
         racer.start()
@@ -282,6 +299,9 @@ class TestLocalSourceFaults(LocalFaults):
             stop.set()
             racer.join(10)
         self.assertGreater(len(generations), 2, "the racer did not run")
+        log = self.sb.daemons[-1].log()
+        self.assertRegex(log, r"partition \S*%s\S*: .*rescanning|partition \S*%s changed"
+                         % (rel_part, rel_part), "the run never saw the partition change")
         if res["result"] == "failed":
             note_outcome(self, res)
             self.assertEqual(res.get("error_code"), "E_SOURCE_BUSY", res)
@@ -296,6 +316,10 @@ class TestLocalSourceFaults(LocalFaults):
             for p, data in got.items():
                 if os.path.dirname(p) == rel_part and p.endswith(".tsfile"):
                     self.assertTrue(data.startswith(b"TsFile") and data.endswith(b"TsFile"), p)
+            # Outside the raced partition the copy is the source as it is.
+            rest = {p: b for p, b in self.expected().items() if os.path.dirname(p) != rel_part}
+            self.assertEqual({p: b for p, b in got.items() if os.path.dirname(p) != rel_part},
+                             rest)
             self.states[res["copy"]] = got
         self.assertIntact()
         self.recovers()
@@ -379,7 +403,6 @@ class TestRestFaults(LocalFaults):
 
 @unittest.skipIf(not os.path.exists(FAKETIME_LIB),
                  "libfaketime is not installed (Debian package faketime)")
-@unittest.skipIf(ibtest.SANITIZE, "LD_PRELOAD of libfaketime under ASan is not supported")
 class TestClockSteps(LocalFaults):
     """The daemon and its worker under libfaketime, the offset read from a file
     on every call: the wall clock steps while the monotonic clock does not,
@@ -391,7 +414,9 @@ class TestClockSteps(LocalFaults):
         self.set_clock("+0")
         env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": self.clock,
                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-               "NO_FAKE_STAT": "1"}
+               "NO_FAKE_STAT": "1",
+               # ASan wants its runtime first; libfaketime only wraps time calls.
+               "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:verify_asan_link_order=0"}
         self.start(env=env, max_copies=3)
         task = self.read_task()
         task["target"]["max_bandwidth_mbps"] = 2
