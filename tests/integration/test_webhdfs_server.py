@@ -431,6 +431,31 @@ class WebHdfsServerTest(unittest.TestCase):
         self.c.put("/backup/f", b"ok", overwrite="true")
         self.assertEqual(self.c.read("/backup/f"), b"ok")
 
+    def test_fault_reset_picks_its_body_and_the_datanode_dies(self):
+        # Only bodies of at least min_length count; skip lets the first pass.
+        self.srv.admin("/admin/fault", {"kind": "reset", "after_bytes": 1000,
+                                        "min_length": 100000, "skip": 1, "down_s": 1.0})
+        self.c.put("/backup/small", b"s" * 5000)
+        self.c.put("/backup/first", os.urandom(200000))
+        with self.assertRaises((ConnectionError, http.client.HTTPException, OSError)):
+            self.c.create("/backup/second", os.urandom(200000))
+        self.c.close()
+        self.c.conns.clear()
+        self.assertEqual(self.srv.admin("/admin/stats")["faults"], 0)
+        # Dead for down_s, then back on the same port.
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", self.srv.dn), timeout=5).close()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.srv.dn), timeout=5).close()
+                break
+            except ConnectionRefusedError:
+                self.assertLess(time.monotonic(), deadline, "the datanode did not come back")
+                time.sleep(0.05)
+        self.c.put("/backup/second", b"back", overwrite="true")
+        self.assertEqual(self.c.read("/backup/second"), b"back")
+
     def test_fault_safemode_is_retriable(self):
         self.srv.admin("/admin/fault", {"kind": "safemode", "count": 1})
         self.c.json("GET", "/backup", "GETFILESTATUS")  # reads are not refused
