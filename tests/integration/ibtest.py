@@ -21,10 +21,20 @@ Everything lives in one temporary directory removed by Sandbox.cleanup()
 Environment (set by ctest): IB_BUILD_DIR (binaries iotdb-backupd and
 iotdb-backupctl), IB_SOURCE_DIR (repo root), IB_SANITIZE ("1" in the
 ASan+UBSan build: timeouts are scaled by TIMEOUT_SCALE).
+
+IB_VALGRIND=1 (ctest's integration.valgrind): every daemon, and every worker
+it starts, runs under valgrind's memcheck (VALGRIND_ARGS). The daemon execs
+its worker through /proc/self/exe, which under valgrind is valgrind's own
+tool, so IB_WORKER_EXE names the real binary for it (daemon/runs.c reads it;
+only tests set it). A daemon with an error exits 99; at the end of each test
+every memcheck report is read, and an error or a definite leak in any
+process (a worker's too, whose exit status the daemon does not judge after
+its result) fails the test. Timeouts are scaled by TIMEOUT_SCALE.
 """
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,8 +54,13 @@ DAEMON = os.path.join(BUILD_DIR, "iotdb-backupd")
 CTL = os.path.join(BUILD_DIR, "iotdb-backupctl")
 GEN_DATA = os.path.join(SOURCE_DIR, "tests", "tools", "gen_iotdb_data.py")
 SANITIZE = os.environ.get("IB_SANITIZE", "").lower() in ("1", "on", "true", "yes")
-# Sanitized binaries are several times slower: scale every default timeout.
-TIMEOUT_SCALE = 4.0 if SANITIZE else 1.0
+VALGRIND = os.environ.get("IB_VALGRIND", "").lower() in ("1", "on", "true", "yes")
+VALGRIND_ARGS = ["valgrind", "--tool=memcheck", "--trace-children=yes",
+                 "--child-silent-after-fork=yes", "--leak-check=full",
+                 "--errors-for-leak-kinds=definite", "--error-exitcode=99"]
+# Sanitized binaries are several times slower, binaries under valgrind more
+# so: scale every default timeout.
+TIMEOUT_SCALE = 8.0 if VALGRIND else 4.0 if SANITIZE else 1.0
 
 
 def scaled(seconds):
@@ -310,6 +325,9 @@ class Sandbox:
             # The pid is only known in the child: let the shell export its own
             # pid, which exec keeps.
             cmd = ["/bin/sh", "-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"', "sh"] + cmd
+        if VALGRIND:
+            full_env["IB_WORKER_EXE"] = DAEMON
+            cmd = VALGRIND_ARGS + ["--log-file=" + os.path.join(self.root, "valgrind-%p.log")] + cmd
         if env:
             full_env.update(env)
         log = open(log_path, "wb")
@@ -353,7 +371,26 @@ class Sandbox:
                 except AssertionError:
                     pass
             d.notify.close()
+        problems = valgrind_problems(self.root) if VALGRIND else []
         shutil.rmtree(self.root, ignore_errors=True)
+        if problems:
+            raise AssertionError("valgrind found errors or definite leaks:\n" + "\n".join(problems))
+
+
+def valgrind_problems(root):
+    """The memcheck reports (valgrind-<pid>.log) under root that show an error
+    or a definite leak, as text; a process still running has no summary yet."""
+    problems = []
+    for name in sorted(os.listdir(root)):
+        if not (name.startswith("valgrind-") and name.endswith(".log")):
+            continue
+        with open(os.path.join(root, name), "r", errors="replace") as f:
+            report = f.read()
+        errors = re.search(r"ERROR SUMMARY: (\d+) errors", report)
+        lost = re.search(r"definitely lost: ([\d,]+) bytes", report)
+        if (errors and errors.group(1) != "0") or (lost and lost.group(1) != "0"):
+            problems.append("== %s\n%s" % (name, report))
+    return problems
 
 
 def run_cmd(cmd, timeout=60.0, env=None, input=None):
