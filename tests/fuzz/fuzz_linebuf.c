@@ -1,8 +1,7 @@
 /* Fuzz target: the control socket's framing (daemon/linebuf.c), which
  * splits what a client sends into bounded request lines before the daemon
- * parses each as JSON. The request handling itself (daemon/control.c) is
- * not a separable function; it is exercised through the real daemon by
- * tests/integration/test_bad_input.py.
+ * parses each as JSON. Parsing and validating a request line
+ * (daemon/control_parse.c) is fuzz_control's target.
  *
  * Input: byte 0 picks the line limit (small ones make over-long lines
  * reachable; 0 picks the daemon's own IBD_CONTROL_LINE_MAX), byte 1 seeds

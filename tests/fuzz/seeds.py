@@ -395,6 +395,45 @@ def linebuf_seeds():
     return s
 
 
+# ---- control socket requests -----------------------------------------------
+
+def control_seeds():
+    s = {}
+    s["status.json"] = b'{"v":1,"cmd":"status"}'
+    s["reload.json"] = b'{"v":1,"cmd":"reload"}'
+    s["run.json"] = b'{"v":1,"cmd":"run","task":"nightly","type":null,"wait":false}'
+    s["run-full-wait.json"] = b'{"v":1,"cmd":"run","task":"a_b-9","type":"full","wait":true}'
+    s["run-incremental.json"] = b'{"v":1,"cmd":"run","task":"x","type":"incremental"}'
+    s["run-bad-type.json"] = b'{"v":1,"cmd":"run","task":"x","type":"Full"}'
+    s["run-type-number.json"] = b'{"v":1,"cmd":"run","task":"x","type":1e400}'
+    s["run-wait-string.json"] = b'{"v":1,"cmd":"run","task":"x","wait":"yes"}'
+    s["run-task-array.json"] = b'{"v":1,"cmd":"run","task":["x"]}'
+    s["run-task-hostile.json"] = b'{"v":1,"cmd":"run","task":"a\\nb\\r\\u001b[31m\xff"}'
+    s["run-task-long.json"] = b'{"v":1,"cmd":"run","task":"' + b"t" * 65 + b'"}'
+    s["run-task-dots.json"] = b'{"v":1,"cmd":"run","task":"../../etc/passwd"}'
+    s["trailing-junk.json"] = b'{"v":1,"cmd":"status"} junk'
+    s["trailing-object.json"] = b'{"v":1,"cmd":"status"}{"v":1,"cmd":"reload"}'
+    s["trailing-crlf.json"] = b'{"v":1,"cmd":"status"} \t\r\n'
+    s["trailing-control.json"] = b'{"v":1,"cmd":"status"}\x01'
+    s["escaped-nul-cmd.json"] = b'{"v":1,"cmd":"status\\u0000x"}'
+    s["escaped-nul-type.json"] = b'{"v":1,"cmd":"run","task":"x","type":"full\\u0000"}'
+    s["escaped-backslash-u0000.json"] = b'{"v":1,"cmd":"status","pad":"\\\\u0000"}'
+    s["raw-nul.json"] = b'{"v":1,"cmd":"status","pad":"\x00"}'
+    s["duplicate-cmd.json"] = b'{"v":1,"cmd":"status","cmd":"reload"}'
+    s["v-missing.json"] = b'{"cmd":"status"}'
+    s["v-string.json"] = b'{"v":"1","cmd":"status"}'
+    s["v-huge.json"] = b'{"v":1e400,"cmd":"status"}'
+    s["v-fraction.json"] = b'{"v":1.0000000000000002,"cmd":"status"}'
+    s["cmd-object.json"] = b'{"v":1,"cmd":{"status":1}}'
+    s["cmd-unknown.json"] = b'{"v":1,"cmd":"x\\ny\\u001b]0;t\\u0007"}'
+    s["cmd-invalid-utf8.json"] = b'{"v":1,"cmd":"st\xc0\xafatus"}'
+    s["not-object.json"] = b'[{"v":1,"cmd":"status"}]'
+    s["bom.json"] = b'\xef\xbb\xbf{"v":1,"cmd":"status"}'
+    s["deep.json"] = b'{"v":1,"cmd":"status","x":' + nest(2000) + b"}"
+    s["empty.json"] = b""
+    return s
+
+
 TARGETS = {
     "task": task_seeds,
     "config": config_seeds,
@@ -402,6 +441,7 @@ TARGETS = {
     "rest": rest_seeds,
     "webhdfs": webhdfs_seeds,
     "linebuf": linebuf_seeds,
+    "control": control_seeds,
 }
 
 
