@@ -153,6 +153,9 @@ class LocalTarget:
 
     def __init__(self, sb):
         self.path = os.path.join(sb.root, "backup-torture")
+        # Made by the operator (verify refuses a missing target path, and a
+        # first run killed before it reaches the target makes nothing).
+        os.makedirs(self.path)
 
     def config(self):
         return {"path_type": "LocalDir", "target_path": self.path}
@@ -164,9 +167,9 @@ class LocalTarget:
         assert len(dirs) <= 1, dirs
         return os.path.join(self.path, dirs[0]) if dirs else None
 
-    def snapshots(self):
+    def snapshots(self, digests=True):
         """{name: (manifest dict or None, {path: (size, sha256 or None)} of its
-        data files)}."""
+        data files)}; digests False: the manifests only."""
         td = self.task_dir()
         root = os.path.join(td, ".snapshot") if td else None
         out = {}
@@ -182,7 +185,8 @@ class LocalTarget:
                     manifest = json.loads(f.read())
             except (OSError, ValueError):
                 pass
-            out[name] = (manifest, digest_dir(snap, skip_top=("MANIFEST.json",)))
+            files = digest_dir(snap, skip_top=("MANIFEST.json",)) if digests else {}
+            out[name] = (manifest, files)
         return out
 
     def live(self):
@@ -271,7 +275,7 @@ class HdfsTarget:
         assert len(names) <= 1, names
         return self.path + "/" + names[0] if names else None
 
-    def snapshots(self):
+    def snapshots(self, digests=True):
         td = self.task_dir()
         out = {}
         if not td:
@@ -282,7 +286,7 @@ class HdfsTarget:
                 manifest = json.loads(raw) if raw is not None else None
             except ValueError:
                 manifest = None
-            files = self.files("%s/.snapshot/%s" % (td, name))
+            files = self.files("%s/.snapshot/%s" % (td, name)) if digests else {}
             files.pop("MANIFEST.json", None)
             out[name] = (manifest, {p: (n, None) for p, n in files.items()})
         return out
@@ -301,10 +305,13 @@ class Torture:
         self.seed = seed
         self.hits = {p: 0 for p in PHASES}
         self.hits["starting"] = 0
+        self.aims = {p: 0 for p in PHASES}
         self.missed = 0  # runs that finished before the kill landed
         self.kills = {"worker": 0, "daemon": 0}
         self.checks = 0
         self.copies_restored = 0
+        self.last_run = None  # id of the last completed run
+        self.upload_s = 0.0  # what the killed run's new bytes take to send
         self.restored = set()  # names of the copies restored and compared once
         self.fingerprints = {}  # run id -> digest_tree at the run's start
         self.plan = []
@@ -369,11 +376,14 @@ class Torture:
             self.plan = list(PHASES)
             self.rng.shuffle(self.plan)
         phase = self.plan.pop()
+        self.aims[phase] += 1
         return phase, "daemon" if self.rng.random() < 0.3 else "worker"
 
     def kill_delay(self, phase):
         if phase == "upload":
-            return self.rng.uniform(0.0, 0.5)
+            # Within the time the new bytes take at the rate cap (a full
+            # run: everything), so that the kill lands before the end.
+            return self.rng.uniform(0.0, 0.8) * self.upload_s
         if phase == "flush":
             return self.rng.uniform(0.0, REST_DELAY_S * 1.5)
         return self.rng.choice((0.0, 0.0, self.rng.uniform(0.0, 0.003)))
@@ -521,6 +531,7 @@ class Torture:
         self.case.assertEqual(res.get("result"), "succeeded",
                               "%s\n%s\nlog:\n%s" % (r.stdout, r.stderr, self.daemon.log()[-4000:]))
         self.fingerprints[res["run_id"]] = now
+        self.last_run = res["run_id"]
         self.case.assertEqual(res["files_total"], len(now), res)
         if res["type"] == "incremental":
             # Only what changed since the newest copy, less what the killed
@@ -539,7 +550,11 @@ class Torture:
     def check_clean_after_success(self):
         td = self.target.task_dir()
         if isinstance(self.target, LocalTarget) and td:
-            left = [p for p in digest_dir(td, skip_top=(".snapshot",)) if p.endswith(TEMP_SUFFIX)]
+            left = []
+            for dirpath, dirs, files in os.walk(td):
+                if dirpath == td:
+                    dirs[:] = [d for d in dirs if d != ".snapshot"]
+                left += [os.path.join(dirpath, n) for n in files if n.endswith(TEMP_SUFFIX)]
             self.case.assertEqual(left, [], "temporaries left after a successful run")
 
     # -- the loop --
@@ -550,6 +565,9 @@ class Torture:
         aim, victim = self.next_plan()
         # The fingerprint of the killed run's start: it may still make a copy
         # (killed after its freeze, or its daemon killed late in the run).
+        last = self.fingerprints.get(self.last_run, {})
+        new_bytes = sum(v[0] for p, v in now.items() if last.get(p) != v)
+        self.upload_s = new_bytes / (BANDWIDTH_MBPS * 125000.0)
         hit, run_id = self.killed_run(aim, victim)
         self.fingerprints[run_id] = now
         t_kill = time.monotonic()
@@ -563,7 +581,8 @@ class Torture:
                     time.monotonic() - t_check))
         self.check_clean_after_success()
         # Forget the fingerprints no copy can refer to any more.
-        keep = {m["run_id"] for m, _ in self.target.snapshots().values() if m}
+        keep = {m["run_id"] for m, _ in self.target.snapshots(digests=False).values() if m}
+        keep.add(self.last_run)
         self.fingerprints = {k: v for k, v in self.fingerprints.items() if k in keep}
 
     def log(self, msg):
@@ -573,18 +592,39 @@ class Torture:
     def run(self):
         t0 = time.monotonic()
         self.setup()
-        for i in range(self.iterations):
-            self.iteration(i)
+        done = 0
+        try:
+            for i in range(self.iterations):
+                self.iteration(i)
+                done += 1
+        except KeyboardInterrupt:
+            # A long run stopped by hand: say how far it got, and fail
+            # normally so that the cleanups stop the daemon and servers.
+            self.elapsed = time.monotonic() - t0
+            self.report(done)
+            self.case.fail("interrupted after %d iterations" % done)
         self.elapsed = time.monotonic() - t0
-        self.report()
+        self.report(done)
+        self.case.assertEqual(self.daemon.stop(), 0, self.daemon.log()[-4000:])
+        self.check_sanitizer_reports()
 
-    def report(self):
+    def check_sanitizer_reports(self):
+        """Nothing the daemons and workers wrote (one log per daemon start)
+        holds an ASan/UBSan report."""
+        for d in self.sb.daemons:
+            log = d.log()
+            for marker in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
+                self.case.assertNotIn(marker, log, log[-4000:])
+
+    def report(self, done):
         kills = sum(self.kills.values())
         line = ("crash torture (%s, seed %d): %d iterations in %.1f s, %d kills (worker %d, "
-                "daemon %d), %d finished before the kill; phases hit: %s; %d invariant checks, "
+                "daemon %d), %d finished before the kill; aimed at: %s; phases hit: %s; "
+                "%d invariant checks, "
                 "%d copy restores compared"
-                % (self.target.kind, self.seed, self.iterations, self.elapsed, kills,
+                % (self.target.kind, self.seed, done, self.elapsed, kills,
                    self.kills["worker"], self.kills["daemon"], self.missed,
+                   ", ".join("%s %d" % (p, n) for p, n in self.aims.items()),
                    ", ".join("%s %d" % (p, n) for p, n in self.hits.items()),
                    self.checks, self.copies_restored))
         print(line, file=sys.stderr, flush=True)
