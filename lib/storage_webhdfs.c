@@ -52,6 +52,9 @@ typedef struct webhdfs {
     int n_nn;
     char *user; /* user.name (simple auth), NULL with kerberos */
     bool kerberos;
+    char *principal, *keytab;    /* kerberos: named in authentication errors */
+    CURLSH *cookies;             /* kerberos: the hadoop.auth cookie, for every handle */
+    pthread_mutex_t cookie_lock; /* recursive: libcurl's share lock */
     char *ca_file;
     char *state_dir;
     long ipresolve;
@@ -514,6 +517,10 @@ static size_t read_nothing(char *buf, size_t size, size_t nitems, void *ud)
 
 static void set_common(webhdfs *w, CURL *h, const char *url, wh_xfer *x)
 {
+    /* libcurl 7.88 (Debian 12) leaks the cookie file list on reset
+     * (curl#10694): drop it first; the share keeps the cookies. */
+    if (w->cookies)
+        curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
     curl_easy_reset(h); /* keeps the connections alive */
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -533,7 +540,10 @@ static void set_common(webhdfs *w, CURL *h, const char *url, wh_xfer *x)
     if (w->kerberos) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
         curl_easy_setopt(h, CURLOPT_USERPWD, ":");
-        curl_easy_setopt(h, CURLOPT_COOKIEFILE, ""); /* reuse the hadoop.auth cookie */
+        /* The hadoop.auth cookie spares later requests, of every handle,
+         * the SPNEGO round trip. */
+        curl_easy_setopt(h, CURLOPT_SHARE, w->cookies);
+        curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");
     }
 }
 
@@ -875,6 +885,23 @@ static void set_active(webhdfs *w, int nn)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* A 401 although libcurl speaks SPNEGO: GSSAPI had no ticket to offer
+ * (the keytab lacks the principal's current keys, the KDC does not know the
+ * principal or cannot be reached) or the NameNode wants another. libcurl
+ * does not pass GSSAPI's reason on; kinit with the same keytab shows it. */
+static int kerberos_refused(const webhdfs *w, const wh_req *rq, const char *server, ib_err *err)
+{
+    char op[32];
+    lower_op(rq->op, op, sizeof op);
+    return ib_err_set(err, IB_E_TARGET_AUTH,
+                      "webhdfs %s %s: http 401 from %s: kerberos authentication as %s with keytab "
+                      "%s failed. HINT: run 'kinit -k -t %s %s' as the daemon's user to see "
+                      "krb5's reason (keys older than the KDC's, a principal the KDC does not "
+                      "know, no KDC for the realm in krb5.conf); the namenodes' principals must be "
+                      "HTTP/<host name as in the task>",
+                      op, rq->path, server, w->principal, w->keytab, w->keytab, w->principal);
+}
+
 /* Send rq to the active NameNode until a final answer: 0 with rs holding it
  * (any status: the caller judges it), or -1 when no NameNode gave one.
  * *ambiguous is set when an earlier attempt may have been applied. */
@@ -901,6 +928,8 @@ static int nn_call(webhdfs *w, CURL *h, const wh_req *rq, wh_resp *rs, bool *amb
                 /* not applied: wait and ask the same NameNode again */
             } else if (rs->status >= 500 && !has_remote_exception(rs)) {
                 *ambiguous = true; /* a proxy's error page: the request may have passed */
+            } else if (rs->status == 401 && w->kerberos) {
+                return kerberos_refused(w, rq, w->nn_name[nn], err);
             } else {
                 set_active(w, nn);
                 return 0;
@@ -1891,11 +1920,16 @@ static void wh_free(ib_storage *s)
     webhdfs *w = (webhdfs *)s;
     for (int i = 0; i < w->n_idle; i++)
         curl_easy_cleanup(w->idle[i]);
+    if (w->cookies)
+        curl_share_cleanup(w->cookies); /* after the handles that use it */
+    pthread_mutex_destroy(&w->cookie_lock);
     for (int i = 0; i < 2; i++) {
         free(w->nn_base[i]);
         free(w->nn_name[i]);
     }
     free(w->user);
+    free(w->principal);
+    free(w->keytab);
     free(w->ca_file);
     free(w->state_dir);
     pthread_mutex_destroy(&w->lock);
@@ -2097,6 +2131,31 @@ static int parse_namenode(const char *spec, int default_port, bool tls, char **b
     return 0;
 }
 
+static void cookie_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ctx)
+{
+    (void)h, (void)data, (void)access;
+    pthread_mutex_lock(ctx);
+}
+
+static void cookie_unlock(CURL *h, curl_lock_data data, void *ctx)
+{
+    (void)h, (void)data;
+    pthread_mutex_unlock(ctx);
+}
+
+/* One cookie store for all handles, which threads use at the same time. */
+static int share_cookies(webhdfs *w)
+{
+    if (!(w->cookies = curl_share_init()))
+        return -1;
+    if (curl_share_setopt(w->cookies, CURLSHOPT_LOCKFUNC, cookie_lock) != CURLSHE_OK ||
+        curl_share_setopt(w->cookies, CURLSHOPT_UNLOCKFUNC, cookie_unlock) != CURLSHE_OK ||
+        curl_share_setopt(w->cookies, CURLSHOPT_USERDATA, &w->cookie_lock) != CURLSHE_OK ||
+        curl_share_setopt(w->cookies, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE) != CURLSHE_OK)
+        return -1;
+    return 0;
+}
+
 int ib_storage_webhdfs_new(const ib_target *target, double bandwidth_mbps, const char *state_dir,
                            ib_storage **out, ib_err *err)
 {
@@ -2112,6 +2171,11 @@ int ib_storage_webhdfs_new(const ib_target *target, double bandwidth_mbps, const
     }
     w->base.drv = &webhdfs_driver;
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutexattr_t recursive;
+    pthread_mutexattr_init(&recursive);
+    pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&w->cookie_lock, &recursive);
+    pthread_mutexattr_destroy(&recursive);
     ib_webhdfs_default_tuning(&w->tune);
     tuning_from_target(&w->tune, target);
     w->block_size = DEFAULT_BLOCK_SIZE;
@@ -2134,6 +2198,14 @@ int ib_storage_webhdfs_new(const ib_target *target, double bandwidth_mbps, const
     }
     const char *user = target->auth_user && target->auth_user[0] ? target->auth_user : NULL;
     if (rc == 0 && !w->kerberos && user && !(w->user = strdup(user)))
+        rc = no_memory(err, "open");
+    if (rc == 0 && w->kerberos && share_cookies(w) != 0)
+        rc = no_memory(err, "open");
+    if (rc == 0 && w->kerberos &&
+        !(w->principal = strdup(target->auth_principal ? target->auth_principal : "")))
+        rc = no_memory(err, "open");
+    if (rc == 0 && w->kerberos &&
+        !(w->keytab = strdup(target->auth_keytab ? target->auth_keytab : "")))
         rc = no_memory(err, "open");
     if (rc == 0 && target->ca_file && !(w->ca_file = strdup(target->ca_file)))
         rc = no_memory(err, "open");
