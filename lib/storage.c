@@ -2,10 +2,14 @@
 #include "ib_storage.h"
 #include "ib_webhdfs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage **out, ib_err *err)
 {
@@ -21,11 +25,47 @@ int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage *
     return ib_err_set(err, IB_E_INTERNAL, "target: unknown type %d", (int)target->type);
 }
 
+/* A keytab holds the principal's long-term keys: whoever reads it can act
+ * as the principal, so other users must not read it, nor anyone but its
+ * owner write it (ssh's rule for private keys; the group may read, for a
+ * keytab owned by root with the daemon's group). A missing keytab is left
+ * to krb5: authentication then fails with an error naming it. */
+static int check_keytab(const char *keytab, ib_err *err)
+{
+    int fd = open(keytab, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0)
+        return ib_err_set(err, IB_E_TARGET_AUTH,
+                          "kerberos: keytab %s cannot be read: %s. HINT: the user running the "
+                          "backup must be able to read it (e.g. chgrp iotdb-backupd and chmod 640)",
+                          keytab, strerror(errno));
+    struct stat st;
+    int rc = fstat(fd, &st);
+    int saved = errno;
+    close(fd);
+    if (rc != 0)
+        return ib_err_errno(err, IB_E_TARGET_AUTH, saved, "kerberos: keytab %s", keytab);
+    if (!S_ISREG(st.st_mode))
+        return ib_err_set(err, IB_E_TARGET_AUTH, "kerberos: keytab %s is not a regular file",
+                          keytab);
+    if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP))
+        return ib_err_set(err, IB_E_TARGET_AUTH,
+                          "kerberos: keytab %s is %s by other users (mode %04o): whoever reads "
+                          "it can act as the task's principal. HINT: chmod 600 %s (or chmod 640 "
+                          "with the daemon's group)",
+                          keytab, (st.st_mode & S_IROTH) ? "readable" : "writable",
+                          (unsigned)(st.st_mode & 07777), keytab);
+    return 0;
+}
+
 int ib_storage_kerberos_env(const ib_target *target, const char *state_dir, const char *task_name,
                             ib_err *err)
 {
     if (target->type != IB_TARGET_REMOTEHDFS || target->auth_mode != IB_AUTH_KERBEROS)
         return 0;
+    if (target->auth_keytab && check_keytab(target->auth_keytab, err) != 0)
+        return -1;
     char cc[4096];
     int n = snprintf(cc, sizeof cc, "FILE:%s/krb5cc_%s", state_dir, task_name);
     if (n < 0 || (size_t)n >= sizeof cc)
