@@ -25,7 +25,7 @@ typedef struct ibd_history {
     ib_run_record last_run; /* the newest run that ran (not skipped); strings owned */
     double last_duration_s; /* exact for runs of this process, else end - start */
     int64_t last_success;   /* unix seconds of the newest success; 0: none */
-    int64_t copies_kept;    /* valid copies after the newest success of this process; -1: unknown */
+    int64_t copies_kept;    /* valid copies after the newest success (store); -1: unknown */
 } ibd_history;
 
 /* One enabled task. */

@@ -10,6 +10,7 @@
 #include "ib_task.h"
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Progress of a run, reported at a modest interval. */
 typedef struct ib_progress {
@@ -36,11 +37,11 @@ void ib_engine_task_dir_name(const char *task, int64_t created_at, char *buf, si
 
 typedef struct ib_backup_request {
     const ib_task *task;
-    int64_t created_at;         /* the task's creation time (store) */
+    int64_t created_at; /* the task's creation time (store) */
     int64_t run_id;
-    ib_backup_type type;        /* requested; becomes full if no valid previous copy */
-    const char *staging_root;   /* <state-dir>/staging */
-    double bandwidth_mbps;      /* 0 = unlimited */
+    ib_backup_type type;      /* requested; becomes full if no valid previous copy */
+    const char *staging_root; /* <state-dir>/staging */
+    double bandwidth_mbps;    /* 0 = unlimited */
 } ib_backup_request;
 
 typedef struct ib_backup_result {
@@ -53,8 +54,8 @@ typedef struct ib_backup_result {
 
 /* Run one backup. On failure nothing is pruned and no snapshot of an
  * incomplete copy exists. Stopping via should_stop yields IB_E_INTERRUPTED. */
-int ib_backup_run(const ib_backup_request *req, const ib_engine_events *ev,
-                  ib_backup_result *res, ib_err *err);
+int ib_backup_run(const ib_backup_request *req, const ib_engine_events *ev, ib_backup_result *res,
+                  ib_err *err);
 
 typedef struct ib_copy_info {
     char *name;        /* snapshot name */
@@ -78,8 +79,8 @@ typedef struct ib_restore_request {
     const char *to_dir;
     const char *const *databases; /* NULL/0: all */
     size_t n_databases;
-    bool force;  /* allow a non-empty to_dir */
-    bool load;   /* issue IoTDB LOAD over REST afterwards */
+    bool force; /* allow a non-empty to_dir */
+    bool load;  /* issue IoTDB LOAD over REST afterwards */
 } ib_restore_request;
 
 typedef struct ib_restore_result {
@@ -121,7 +122,14 @@ int ib_copy_read_manifest(ib_storage *s, const char *task_dir, const char *name,
                           struct ib_manifest *out, ib_err *err);
 
 /* The snapshots of task_dir with what their manifests say, oldest first. */
-int ib_copies_read(ib_storage *s, const char *task_dir, ib_copy_info **out, size_t *n,
-                   ib_err *err);
+int ib_copies_read(ib_storage *s, const char *task_dir, ib_copy_info **out, size_t *n, ib_err *err);
+
+/* The name of a new copy made at `now` given the task's copies:
+ * "<UTC stamp>-<type>", with "-<k>" to stay unique among all snapshots. It
+ * sorts after every valid copy: when the clock is behind the newest one
+ * (stepped back), that copy's stamp is reused with the next suffix and true
+ * is returned, so pruning follows the order of the runs, not the clock. */
+bool ib_copy_name_next(const ib_copy_info *copies, size_t n, time_t now, const char *type,
+                       char *buf, size_t size);
 
 #endif

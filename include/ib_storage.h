@@ -120,7 +120,8 @@ int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage *
  * at a private credential cache <state_dir>/krb5cc_<task_name> and at the
  * task's keytab as the client keytab (KRB5CCNAME, KRB5_CLIENT_KTNAME), so
  * that GSSAPI, asked by libcurl's SPNEGO, gets and renews tickets by itself.
- * Changes this process's environment: call from a program's main thread
+ * Refuses a keytab that other users may read or write, or that this user
+ * cannot read (with a HINT). Changes this process's environment: call from a program's main thread
  * before other threads start. Does nothing for other targets. */
 int ib_storage_kerberos_env(const ib_target *target, const char *state_dir, const char *task_name,
                             ib_err *err);

@@ -65,7 +65,7 @@ typedef struct ib_target {
     int namenode_http_port; /* default 9870 */
     bool tls;
     char *ca_file;
-    int parallel_uploads; /* default 4 */
+    int parallel_uploads; /* files sent at once, any path type; default 4 (1..64) */
     int retry_attempts;   /* per request, default 10 (IB_RETRY_ATTEMPTS_DEFAULT) */
     int retry_max_wait_s; /* longest wait between attempts, default 15 */
     ib_auth_mode auth_mode;
@@ -141,9 +141,10 @@ const char *ib_target_type_name(ib_target_type t);
  * catch_up to "once" (periodic tasks only); "started", "period" and
  * "catch_up" are errors on manual tasks. RemoteHDFS: ip_mode defaults to
  * "IPv4", namenode_rpc_port to 8020, namenode_http_port to 9870,
- * parallel_uploads to 4, retry_attempts to 10 (1..100), retry_max_wait_s
+ * retry_attempts to 10 (1..100), retry_max_wait_s
  * to 15 (1..3600), tls to false; addresses are stored without IPv6
- * brackets. target.max_bandwidth_mbps 0 (or absent) means "the daemon's
+ * brackets. target.parallel_uploads defaults to 4 for every path type;
+ * target.max_bandwidth_mbps 0 (or absent) means "the daemon's
  * setting". target_path is stored without repeated or trailing '/'.
  * source.rest needs url and password_file; user defaults to "root". */
 

@@ -5,8 +5,10 @@
 #include "ib_manifest.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A manifest lists every file of a copy: generous, but bounded. */
 #define COPY_MANIFEST_MAX ((size_t)512 << 20)
@@ -57,6 +59,38 @@ int ib_copy_name_cmp(const char *a, const char *b)
     if (ka != kb)
         return ka < kb ? -1 : 1;
     return strcmp(a, b);
+}
+
+bool ib_copy_name_next(const ib_copy_info *copies, size_t n, time_t now, const char *type,
+                       char *buf, size_t size)
+{
+    char best[17];
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(best, sizeof best, "%Y%m%dT%H%M%SZ", &tm);
+    bool behind = false;
+    /* Only valid copies order the new one: a stray snapshot with a future
+     * name must not pull every later copy after it. */
+    for (size_t i = 0; i < n; i++) {
+        char s[17];
+        long ki;
+        if (copies[i].valid && parse_copy_name(copies[i].name, s, &ki) && strcmp(s, best) > 0) {
+            memcpy(best, s, sizeof best);
+            behind = true;
+        }
+    }
+    long k = 0; /* highest suffix at stamp `best`; 0: no snapshot there yet */
+    for (size_t i = 0; i < n; i++) {
+        char s[17];
+        long ki;
+        if (parse_copy_name(copies[i].name, s, &ki) && strcmp(s, best) == 0 && ki > k)
+            k = ki;
+    }
+    if (k == 0)
+        snprintf(buf, size, "%s-%s", best, type);
+    else
+        snprintf(buf, size, "%s-%s-%ld", best, type, k + 1);
+    return behind;
 }
 
 /* "<task>_IoTDB_<14 digits>" */
@@ -152,8 +186,8 @@ int ib_engine_find_task_dir(ib_storage *s, const ib_task *task, const char *task
         char *found = NULL;
         ib_err perr;
         if (find_single(s, task, &found, &perr) == 0) {
-            ib_engine_logf(ev, 6, "task directory %s not found; using %s, the task's only one",
-                           dir, found);
+            ib_engine_logf(ev, 6, "task directory %s not found; using %s, the task's only one", dir,
+                           found);
             free(dir);
             *out = found;
             return 0;

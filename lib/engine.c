@@ -25,7 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK_SIZE ((size_t)1 << 20)
+/* One per sending thread: small, so memory stays flat with parallel sends. */
+#define CHUNK_SIZE ((size_t)256 << 10)
 #define PROGRESS_INTERVAL_S 1.0
 #define DEFAULT_PARALLEL_UPLOADS 4
 
@@ -938,36 +939,20 @@ static int sync_target(run *r, const char *what, ib_err *err)
     return 0;
 }
 
-/* "<UTC YYYYmmddTHHMMSSZ>-<type>", with "-<k>" when a copy of that second
- * exists already, so names stay unique and ordered. */
+/* Named after every valid copy (see ib_copy_name_next). */
 static int copy_name(run *r, char *buf, size_t n, ib_err *err)
 {
-    char stamp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    char **names = NULL;
-    size_t nn = 0;
-    if (r->st->drv->snapshot_list(r->st, r->task_dir, &names, &nn, err) != 0)
+    ib_copy_info *c = NULL;
+    size_t nc = 0;
+    if (ib_copies_read(r->st, r->task_dir, &c, &nc, err) != 0)
         return -1;
-    long k = 1;
-    for (size_t i = 0; i < nn; i++) {
-        if (strncmp(names[i], stamp, strlen(stamp)) != 0 || names[i][strlen(stamp)] != '-')
-            continue;
-        const char *dash = strrchr(names[i], '-');
-        long nk = 1;
-        if (dash && dash[1] >= '0' && dash[1] <= '9')
-            nk = strtol(dash + 1, NULL, 10);
-        if (nk >= k)
-            k = nk + 1;
-    }
-    free_strv(names, nn);
     const char *type = ib_backup_type_name(r->res->type);
-    if (k == 1)
-        snprintf(buf, n, "%s-%s", stamp, type);
-    else
-        snprintf(buf, n, "%s-%s-%ld", stamp, type, k);
+    if (ib_copy_name_next(c, nc, time(NULL), type, buf, n))
+        ib_engine_logf(r->ev, 4,
+                       "the clock is behind the newest copy (stepped back?): naming this copy %s "
+                       "so that it stays the newest",
+                       buf);
+    ib_copies_free(c, nc);
     return 0;
 }
 

@@ -320,7 +320,8 @@ static int status_of(const cJSON *j, ib_err *err)
                       code_hint(code->valueint));
 }
 
-static cJSON *parse_answer(const char *body, ib_err *err)
+/* base and path name the server in the error (base NULL: unknown). */
+static cJSON *parse_answer(const char *body, const char *base, const char *path, ib_err *err)
 {
     cJSON *j = cJSON_Parse(body);
     if (!j || !cJSON_IsObject(j)) {
@@ -328,9 +329,9 @@ static cJSON *parse_answer(const char *body, ib_err *err)
         excerpt(body, ex, sizeof ex);
         cJSON_Delete(j);
         ib_err_set(err, IB_E_REST,
-                   "IoTDB REST API answered something that is not a JSON "
+                   "IoTDB REST API%s%s%s answered something that is not a JSON "
                    "object: \"%s\"",
-                   ex);
+                   base ? " at " : "", base ? base : "", base ? path : "", ex);
         return NULL;
     }
     return j;
@@ -338,7 +339,7 @@ static cJSON *parse_answer(const char *body, ib_err *err)
 
 int ib_rest_check_status(const char *body, ib_err *err)
 {
-    cJSON *j = parse_answer(body ? body : "", err);
+    cJSON *j = parse_answer(body ? body : "", NULL, NULL, err);
     if (!j)
         return -1;
     int rc = status_of(j, err);
@@ -373,7 +374,7 @@ static int post_sql(ib_rest *r, const char *path, const char *sql, int row_limit
     free(json);
     if (rc != 0)
         return ib_err_prefix(err, "%s", sql);
-    cJSON *j = parse_answer(body, err);
+    cJSON *j = parse_answer(body, r->url, path, err);
     free(body);
     if (!j || status_of(j, err) != 0) {
         cJSON_Delete(j);

@@ -553,6 +553,18 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* Staging holds copies only when hard links fail, so a full disk there has
+ * a cure besides freeing space. */
+static int staging_write_error(int errnum, const char *dst, ib_err *err)
+{
+    if (errnum != ENOSPC && errnum != EDQUOT)
+        return ib_err_errno(err, IB_E_STAGING, errnum, "cannot write %s", dst);
+    return ib_err_set(err, IB_E_STAGING,
+                      "cannot write %s: %s. HINT: free space there, or put staging_dir on the "
+                      "file system of the data dirs (files are then hard-linked, not copied)",
+                      dst, strerror(errnum));
+}
+
 /* Stream in (src_path) into a new file dst. With text_mods, a trailing line
  * without '\n' (a deletion being appended right now) is left out. The copy
  * keeps the source's mtime. */
@@ -580,7 +592,7 @@ static int copy_fd(snap_ctx *c, int in, const char *src_path, const char *dst, b
         if (r == 0)
             break;
         if (write_all(out, buf, (size_t)r) != 0) {
-            rc = ib_err_errno(err, IB_E_STAGING, errno, "cannot write %s", dst);
+            rc = staging_write_error(errno, dst, err);
             break;
         }
         for (ssize_t i = r; i > 0; i--)
@@ -603,7 +615,7 @@ static int copy_fd(snap_ctx *c, int in, const char *src_path, const char *dst, b
         futimens(out, times);
     }
     if (close(out) != 0 && rc == 0)
-        rc = ib_err_errno(err, IB_E_STAGING, errno, "cannot write %s", dst);
+        rc = staging_write_error(errno, dst, err);
     if (rc != 0)
         unlink(dst);
     return rc;

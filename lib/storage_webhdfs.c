@@ -751,6 +751,21 @@ static int network_error(const wh_req *rq, const wh_resp *rs, const char *server
                       detail);
 }
 
+/* Every attempt got a server error without a RemoteException (a proxy's
+ * page): the NameNode side is unavailable, not the request wrong. */
+static int storm_error(const wh_req *rq, const wh_resp *rs, const char *server, int attempts,
+                       ib_err *err)
+{
+    char op[32], line[200];
+    lower_op(rq->op, op, sizeof op);
+    first_line(rs->body ? rs->body : "", rs->len, line, sizeof line);
+    return ib_err_set(err, IB_E_TARGET_UNREACHABLE,
+                      "webhdfs %s %s: %s answered http %ld (%s) to all %d attempts. HINT: the "
+                      "namenode, or a proxy in front of it, is overloaded or restarting; the "
+                      "next run retries (raise target.retry_attempts to wait longer)",
+                      op, rq->path, server, rs->status, line[0] ? line : "empty body", attempts);
+}
+
 static bool exception_is(const wh_resp *rs, const char *name)
 {
     char ex[128], msg[8];
@@ -945,6 +960,8 @@ static int nn_call(webhdfs *w, CURL *h, const wh_req *rq, wh_resp *rs, bool *amb
             if (rs->cc != CURLE_OK)
                 return network_error(rq, rs, w->nn_name[nn], err);
             answer_error(rq, rs, w->nn_name[nn], err);
+            if (rs->status >= 500 && !has_remote_exception(rs))
+                storm_error(rq, rs, w->nn_name[nn], attempt, err);
             if (exception_is(rs, "StandbyException") && w->n_nn > 1)
                 ib_err_set(err, IB_E_TARGET_UNREACHABLE,
                            "webhdfs %s %s: no active namenode: %s and %s answer as standby "

@@ -139,10 +139,11 @@ static bool check_rest(verify *v, char ***dbs, size_t *n)
                 "IoTDB's configuration and check source.rest.url",
                 cfg->url, err.msg);
     else if (ib_rest_show_databases(rest, dbs, n, &err) != 0)
-        problem(v,
-                "REST API at %s: SHOW DATABASES failed: %s. HINT: check source.rest.user "
-                "and the password file",
-                cfg->url, err.msg);
+        /* Authentication and IoTDB status errors carry their own hint. */
+        problem(v, "REST API at %s: SHOW DATABASES failed: %s%s", cfg->url, err.msg,
+                strstr(err.msg, "HINT:") ? ""
+                                         : ". HINT: IoTDB's log (log_datanode_error.log) "
+                                           "tells why it answered so");
     else {
         ok(v, "REST API at %s: ok, %zu databases", cfg->url, *n);
         listed = true;

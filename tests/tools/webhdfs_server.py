@@ -129,44 +129,85 @@ crc32c_native = None if os.environ.get("WEBHDFS_SERVER_PURE_PYTHON") else _nativ
 crc32c = crc32c_native or crc32c_py
 
 
-def md5_of_md5_of_crc32c(fileobj, length, blocksize, bytes_per_crc=512):
-    """The default HDFS file checksum (MD5-of-xMD5-of-512CRC32C).
+class BlockCrcs:
+    """The default HDFS file checksum (MD5-of-xMD5-of-512CRC32C), fed as the
+    data is written, the way a DataNode keeps the CRC32C of every 512-byte
+    chunk in each block's .meta file: GETFILECHECKSUM then only hashes
+    stored CRCs, as HDFS does, instead of reading the data again.
 
-    Per block: MD5 over the 4-byte big-endian CRC32C of every 512-byte
-    chunk. File: MD5 over the block MD5s, padded with zero bytes to the
-    capacity of Hadoop's DataOutputBuffer (32 bytes, doubling), because
-    Hadoop hashes the whole backing array. Returns (algorithm, hex bytes).
+    Per block: MD5 over the 4-byte big-endian CRC32C of every chunk (a
+    chunk never spans blocks). File: MD5 over the block MD5s, padded with
+    zero bytes to the capacity of Hadoop's DataOutputBuffer (32 bytes,
+    doubling), because Hadoop hashes the whole backing array.
     """
-    if length == 0:
-        # An empty file has no blocks: MD5 of an empty (zero-filled) buffer.
-        digest = hashlib.md5(b"\0" * 32).digest()
-        return ("MD5-of-0MD5-of-0CRC32",
-                (struct.pack(">iq", 0, 0) + digest).hex())
-    block_md5s = bytearray()
+
+    def __init__(self, blocksize, bytes_per_crc=512):
+        self.blocksize = blocksize
+        self.bpc = bytes_per_crc
+        self.length = 0
+        self.tail = b""
+        self.in_block = 0
+        self.crcs = bytearray()
+        self.block_md5s = bytearray()
+
+    def update(self, piece):
+        self.length += len(piece)
+        data = self.tail + piece if self.tail else piece
+        off, n = 0, len(data)
+        while True:
+            need = min(self.bpc, self.blocksize - self.in_block)
+            if n - off < need:
+                break
+            self.crcs += struct.pack(">I", crc32c(data[off:off + need]))
+            off += need
+            self.in_block += need
+            if self.in_block == self.blocksize:
+                self._end_block()
+        self.tail = data[off:]
+
+    def _end_block(self):
+        self.block_md5s += hashlib.md5(self.crcs).digest()
+        self.crcs = bytearray()
+        self.in_block = 0
+
+    def result(self):
+        """(algorithm, hex bytes) of what was fed."""
+        if self.length == 0:
+            # An empty file has no blocks: MD5 of an empty (zero-filled) buffer.
+            digest = hashlib.md5(b"\0" * 32).digest()
+            return ("MD5-of-0MD5-of-0CRC32",
+                    (struct.pack(">iq", 0, 0) + digest).hex())
+        if self.tail:
+            self.crcs += struct.pack(">I", crc32c(self.tail))
+            self.in_block += len(self.tail)
+            self.tail = b""
+        if self.in_block:
+            self._end_block()
+        cap = 32
+        while cap < len(self.block_md5s):
+            cap *= 2
+        padded = bytes(self.block_md5s) + b"\0" * (cap - len(self.block_md5s))
+        crc_per_block = 0
+        if self.length > self.blocksize:
+            first_block_len = min(self.length, self.blocksize)
+            crc_per_block = (first_block_len + self.bpc - 1) // self.bpc
+        algorithm = "MD5-of-%dMD5-of-%dCRC32C" % (crc_per_block, self.bpc)
+        raw = struct.pack(">iq", self.bpc, crc_per_block) + hashlib.md5(padded).digest()
+        return algorithm, raw.hex()
+
+
+def md5_of_md5_of_crc32c(fileobj, length, blocksize, bytes_per_crc=512):
+    """The default HDFS file checksum of length bytes read from fileobj
+    (see BlockCrcs). Returns (algorithm, hex bytes)."""
+    acc = BlockCrcs(blocksize, bytes_per_crc)
     remaining = length
-    first_block_len = min(length, blocksize)
     while remaining > 0:
-        block_len = min(remaining, blocksize)
-        crcs = bytearray()
-        left = block_len
-        while left > 0:
-            chunk = fileobj.read(min(bytes_per_crc, left))
-            if not chunk:
-                raise IOError("short blob")
-            crcs += struct.pack(">I", crc32c(chunk))
-            left -= len(chunk)
-        block_md5s += hashlib.md5(crcs).digest()
-        remaining -= block_len
-    cap = 32
-    while cap < len(block_md5s):
-        cap *= 2
-    padded = bytes(block_md5s) + b"\0" * (cap - len(block_md5s))
-    crc_per_block = 0
-    if length > blocksize:
-        crc_per_block = (first_block_len + bytes_per_crc - 1) // bytes_per_crc
-    algorithm = "MD5-of-%dMD5-of-%dCRC32C" % (crc_per_block, bytes_per_crc)
-    raw = struct.pack(">iq", bytes_per_crc, crc_per_block) + hashlib.md5(padded).digest()
-    return algorithm, raw.hex()
+        chunk = fileobj.read(min(65536, remaining))
+        if not chunk:
+            raise IOError("short blob")
+        acc.update(chunk)
+        remaining -= len(chunk)
+    return acc.result()
 
 
 # ---------------------------------------------------------------- errors
@@ -1419,6 +1460,7 @@ class DataNodeHandler(Handler):
         if fault and fault["kind"] == "reset":
             reset_after = int(fault.get("after_bytes", 0)) or max(
                 1, int(self.headers.get("Content-Length") or 131072) // 2)
+        crcs = BlockCrcs(blocksize)
         try:
             with open(c.blobs.path(bid), "wb") as out:
                 for piece in self.body_reader():
@@ -1429,6 +1471,7 @@ class DataNodeHandler(Handler):
                         with c.ns.lock:
                             c.ns.check_ds_quota(chain, blocks * blocksize * replication)
                     out.write(piece)
+                    crcs.update(piece)
                     written += len(piece)
                     c.add_stat("dn_put_bytes", len(piece))
                     if reset_after is not None and written >= reset_after:
@@ -1442,6 +1485,9 @@ class DataNodeHandler(Handler):
             # The client went away: the file is closed with what arrived.
             self.finish_file(inode, bid, written)
             raise ResetConnection() from None
+        # The client's body arrived whole: its checksum is known (a closed
+        # partial file gets it computed when asked).
+        c.blobs.checksums[bid] = crcs.result()
         self.finish_file(inode, bid, written)
         self.send_empty(201, {"Location": "hdfs://%s:8020%s" % (c.dn_host, urllib.parse.quote(
             path, safe="/"))})

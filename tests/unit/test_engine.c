@@ -457,6 +457,36 @@ static void test_copy_name_order(void **state)
     assert_int_equal(ib_copy_name_cmp("20260101T000000Z-full", "20260101T000000Z-full"), 0);
 }
 
+/* 2026-01-01T00:00:00Z */
+#define NEW_YEAR_2026 ((time_t)1767225600)
+
+static void test_copy_name_next(void **state)
+{
+    (void)state;
+    char buf[64];
+    ib_copy_info none[] = {{.name = "junk", .valid = true}};
+    assert_false(ib_copy_name_next(none, 1, NEW_YEAR_2026, "full", buf, sizeof buf));
+    assert_string_equal(buf, "20260101T000000Z-full");
+
+    ib_copy_info same_second[] = {{.name = "20260101T000000Z-full", .valid = true},
+                                  {.name = "20260101T000000Z-incremental-3", .valid = false}};
+    assert_false(ib_copy_name_next(same_second, 2, NEW_YEAR_2026, "incremental", buf, sizeof buf));
+    assert_string_equal(buf, "20260101T000000Z-incremental-4");
+
+    /* The clock stepped back two hours: the new copy still sorts last. */
+    ib_copy_info ahead[] = {{.name = "20251231T230000Z-full", .valid = true},
+                            {.name = "20260101T020000Z-incremental", .valid = true}};
+    assert_true(ib_copy_name_next(ahead, 2, NEW_YEAR_2026, "incremental", buf, sizeof buf));
+    assert_string_equal(buf, "20260101T020000Z-incremental-2");
+    assert_true(ib_copy_name_cmp(ahead[1].name, buf) < 0);
+
+    /* A stray snapshot without a valid manifest does not order copies. */
+    ib_copy_info stray[] = {{.name = "20251231T230000Z-full-7", .valid = true},
+                            {.name = "29990101T000000Z-full", .valid = false}};
+    assert_false(ib_copy_name_next(stray, 2, NEW_YEAR_2026, "full", buf, sizeof buf));
+    assert_string_equal(buf, "20260101T000000Z-full");
+}
+
 static void test_full_run(void **state)
 {
     fx *f = *state;
@@ -1166,6 +1196,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_dir_name),
         cmocka_unit_test(test_copy_name_order),
+        cmocka_unit_test(test_copy_name_next),
         cmocka_unit_test_setup_teardown(test_full_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_without_previous_is_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_after_grow, setup, teardown),

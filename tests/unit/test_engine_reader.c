@@ -24,7 +24,7 @@ typedef struct fx {
     int64_t last_bytes_done;
 } fx;
 
-#define FILE_SIZE ((size_t)(3 << 20) + 777) /* four chunks */
+#define FILE_SIZE ((size_t)(3 << 20) + 777) /* several chunks */
 
 static void on_progress(void *ctx, const ib_progress *p)
 {
@@ -114,7 +114,7 @@ static int restarting_put(ib_storage *s, const char *path, int64_t size, ib_read
         d->crc_sent = 0;
         ssize_t n;
         bool died = false;
-        while ((n = src->read(src->ctx, buf, 300000, err)) > 0) {
+        while ((n = src->read(src->ctx, buf, CHUNK_SIZE - 4321, err)) > 0) {
             d->sent += n;
             d->crc_sent = ib_crc32c(d->crc_sent, buf, (size_t)n);
             if (d->attempts == 1 && d->sent >= d->fail_after) {

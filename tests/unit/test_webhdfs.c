@@ -505,8 +505,9 @@ static void test_errors_are_mapped(void **state)
     /* A proxy page that never goes away: status and first line. */
     admin(f, "/admin/fault", "{\"kind\": \"status\", \"code\": 502, \"count\": 50}", NULL);
     assert_int_equal(s->drv->mkdirs(s, "/backup/p", &err), -1);
-    assert_int_equal(err.code, IB_E_TARGET_IO);
+    assert_int_equal(err.code, IB_E_TARGET_UNREACHABLE);
     assert_non_null(strstr(err.msg, "http 502"));
+    assert_non_null(strstr(err.msg, "attempts. HINT"));
     assert_non_null(strstr(err.msg, "502 Bad Gateway"));
 }
 
