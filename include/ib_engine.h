@@ -62,7 +62,8 @@ typedef struct ib_copy_info {
     char *backup_type; /* from the manifest */
     int64_t start, end;
     int64_t files, bytes;
-    bool valid; /* manifest present and parsed */
+    bool valid;           /* manifest present and parsed */
+    char *invalid_reason; /* why not valid (the manifest's error), or NULL */
 } ib_copy_info;
 
 /* The task's copies on its target, oldest first, read from the snapshots'

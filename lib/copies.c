@@ -263,6 +263,8 @@ static int fill_info(ib_storage *s, const char *task_dir, const char *name, ib_c
             ci->bytes += m.files[i].size;
     }
     ib_manifest_free(&m);
+    if (!ci->valid && !(ci->invalid_reason = strdup(merr.msg)))
+        return ib_err_set(err, IB_E_NOMEM, "out of memory");
     /* A missing or unparsable manifest makes the copy invalid (and prunable).
      * Any other failure (target unreachable, permission) says nothing about
      * the copy: fail the listing, so a passing outage never prunes good copies. */
@@ -327,6 +329,7 @@ void ib_copies_free(ib_copy_info *c, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(c[i].name);
         free(c[i].backup_type);
+        free(c[i].invalid_reason);
     }
     free(c);
 }

@@ -134,8 +134,10 @@ static int choose_copy(restore *x, ib_err *err)
                                "no valid copy in %s; HINT: run the task first", x->task_dir);
     else if (!pick->valid)
         rc = ib_err_set(err, IB_E_MANIFEST,
-                        "copy %s in %s has no valid %s; HINT: restore another copy with --copy",
-                        pick->name, x->task_dir, IB_MANIFEST_NAME);
+                        "copy %s in %s has no valid %s (%s); HINT: restore another copy with "
+                        "--copy",
+                        pick->name, x->task_dir, IB_MANIFEST_NAME,
+                        pick->invalid_reason ? pick->invalid_reason : "unknown reason");
     else
         snprintf(x->res->copy, sizeof x->res->copy, "%s", pick->name);
     ib_copies_free(c, n);
