@@ -53,9 +53,11 @@ int ib_source_select(const ib_source *src, const char *const *available, size_t 
 
 /* Take the snapshot of the selected databases into <staging_root>/<name>:
  * hard links for sealed tsfiles and resources, copies for mods, skipping
- * working files and temporaries; partitions with a compaction log or whose
- * listing changes between two scans are rescanned (bounded), then reported
- * as IB_E_SOURCE_BUSY. */
+ * working files and temporaries. A partition's sequence/ and unsequence/
+ * directories (of one data dir) are one unit, since compaction moves files
+ * between them: a unit with a compaction log, or whose listing of either
+ * space changes between two scans, is rescanned (bounded), then reported as
+ * IB_E_SOURCE_BUSY. */
 int ib_snapshot_take(const ib_source *src, const char *const *databases, size_t n_databases,
                      const char *staging_root, const char *name, const ib_source_events *ev,
                      ib_snapshot **out, ib_err *err);

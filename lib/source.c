@@ -680,12 +680,25 @@ static int stage_file(snap_ctx *c, const char *src_path, const char *dst, ib_fil
     return rc;
 }
 
+/* One space of a partition: its sequence/ or its unsequence/ directory. */
 typedef struct part_loc {
     const char *src_dir;    /* <data dir>/<kind>/<db>/<region>/<partition> */
     const char *rel_dir;    /* [<k>/]<kind>/<db>/<region>/<partition> */
     const char *staged_dir; /* <staging>/<rel_dir> */
     const char *db;
 } part_loc;
+
+/* A partition of one data dir: both spaces, taken as one unit. Insertion
+ * compaction hard-links an unsequence file into sequence/ under a new name,
+ * then deletes it; cross-space compaction writes into sequence/ and deletes
+ * from both. Each space checked on its own could look stable while a file
+ * moved from the space not listed yet into the one already accepted, and the
+ * copy would miss it. */
+typedef struct part_unit {
+    part_loc sp[2];       /* indexed like KINDS */
+    const char *name;     /* <db>/<region>/<partition>, for messages */
+    const char *data_dir; /* for messages */
+} part_unit;
 
 static int stage_named(snap_ctx *c, const part_loc *p, const char *name, ib_file_kind kind,
                        ib_err *err)
@@ -749,11 +762,12 @@ static int stage_listing(snap_ctx *c, const part_loc *p, const strvec *names, ib
     return 0;
 }
 
-/* The partition's entries, sorted; *busy_log names a compaction log. */
+/* The space's entries, sorted (a missing dir: none, the partition may live
+ * in the other space only); *busy_log names a compaction log. */
 static int scan_partition(const char *dir, strvec *names, char *busy_log, size_t n, ib_err *err)
 {
     busy_log[0] = '\0';
-    if (list_dir(dir, false, false, names, err) != 0)
+    if (list_dir(dir, false, true, names, err) != 0)
         return -1;
     for (size_t i = 0; i < names->n; i++)
         if (is_compaction_log(names->v[i])) {
@@ -763,47 +777,96 @@ static int scan_partition(const char *dir, strvec *names, char *busy_log, size_t
     return 0;
 }
 
-/* One attempt: 0 accepted, 1 changed/busy (retry), -1 error. */
-static int try_partition(snap_ctx *c, const part_loc *p, int attempt, ib_err *err)
+/* One listing of both spaces of a partition. */
+typedef struct unit_scan {
+    strvec names[2];
+    int busy; /* index of a space holding a compaction log, -1: none */
+    char busy_log[NAME_MAX + 1];
+} unit_scan;
+
+static void scan_free(unit_scan *s)
 {
-    strvec before = {0}, after = {0};
-    char busy[NAME_MAX + 1], busy_after[NAME_MAX + 1];
-    size_t mark = c->snap->n_files;
-    int rc = scan_partition(p->src_dir, &before, busy, sizeof busy, err);
-    if (rc == 0 && busy[0]) {
-        log_msg(c->ev, LOG_DEBUG, "partition %s: compaction in progress (%s), rescanning (%d/%d)",
-                p->src_dir, busy, attempt, SCAN_TRIES);
-        rc = 1;
+    sv_free(&s->names[0]);
+    sv_free(&s->names[1]);
+}
+
+static int scan_unit(const part_unit *u, unit_scan *s, ib_err *err)
+{
+    s->busy = -1;
+    for (int k = 0; k < 2; k++) {
+        char log[NAME_MAX + 1];
+        if (scan_partition(u->sp[k].src_dir, &s->names[k], log, sizeof log, err) != 0)
+            return -1;
+        if (log[0] && s->busy < 0) {
+            s->busy = k;
+            snprintf(s->busy_log, sizeof s->busy_log, "%s", log);
+        }
     }
-    if (rc == 0) {
-        rc = stage_listing(c, p, &before, err);
-        if (rc == 1)
-            log_msg(c->ev, LOG_DEBUG,
-                    "partition %s: a file vanished while staging (compaction), rescanning "
-                    "(%d/%d)",
-                    p->src_dir, attempt, SCAN_TRIES);
-    }
-    if (rc == 0)
-        rc = scan_partition(p->src_dir, &after, busy_after, sizeof busy_after, err);
-    if (rc == 0 && (busy_after[0] || !sv_equal(&before, &after))) {
-        log_msg(c->ev, LOG_DEBUG, "partition %s changed while staging, rescanning (%d/%d)",
+    return 0;
+}
+
+/* Stage one space's listing. 0, 1 (vanished), -1. */
+static int stage_space(snap_ctx *c, const part_loc *p, const strvec *names, int attempt,
+                       ib_err *err)
+{
+    if (names->n == 0)
+        return 0;
+    if (mkdir_p(p->staged_dir, err) != 0)
+        return -1;
+    int rc = stage_listing(c, p, names, err);
+    if (rc == 1)
+        log_msg(c->ev, LOG_DEBUG,
+                "partition %s: a file vanished while staging (compaction), rescanning (%d/%d)",
                 p->src_dir, attempt, SCAN_TRIES);
-        rc = 1;
-    }
-    if (rc != 0)
-        rollback_files(c, mark);
-    sv_free(&before);
-    sv_free(&after);
     return rc;
 }
 
-static int stage_partition(snap_ctx *c, const part_loc *p, ib_err *err)
+/* 1 (logged) when the second listing differs from the first in either space
+ * or shows a compaction log, else 0. */
+static int unit_changed(snap_ctx *c, const part_unit *u, const unit_scan *before,
+                        const unit_scan *after, int attempt)
 {
-    if (mkdir_p(p->staged_dir, err) != 0)
-        return -1;
+    for (int k = 0; k < 2; k++)
+        if (after->busy == k || !sv_equal(&before->names[k], &after->names[k])) {
+            log_msg(c->ev, LOG_DEBUG, "partition %s changed while staging, rescanning (%d/%d)",
+                    u->sp[k].src_dir, attempt, SCAN_TRIES);
+            return 1;
+        }
+    return 0;
+}
+
+/* One attempt: list both spaces, stage both, list both again. Accepted only
+ * when neither listing changed: every file present at any moment between
+ * the two listings is then in one of them. 0 accepted, 1 changed/busy
+ * (retry), -1 error. */
+static int try_unit(snap_ctx *c, const part_unit *u, int attempt, ib_err *err)
+{
+    unit_scan before = {0}, after = {0};
+    size_t mark = c->snap->n_files;
+    int rc = scan_unit(u, &before, err);
+    if (rc == 0 && before.busy >= 0) {
+        log_msg(c->ev, LOG_DEBUG, "partition %s: compaction in progress (%s), rescanning (%d/%d)",
+                u->sp[before.busy].src_dir, before.busy_log, attempt, SCAN_TRIES);
+        rc = 1;
+    }
+    for (int k = 0; k < 2 && rc == 0; k++)
+        rc = stage_space(c, &u->sp[k], &before.names[k], attempt, err);
+    if (rc == 0)
+        rc = scan_unit(u, &after, err);
+    if (rc == 0)
+        rc = unit_changed(c, u, &before, &after, attempt);
+    if (rc != 0)
+        rollback_files(c, mark);
+    scan_free(&before);
+    scan_free(&after);
+    return rc;
+}
+
+static int stage_unit(snap_ctx *c, const part_unit *u, ib_err *err)
+{
     long backoff = BACKOFF_FIRST_MS;
     for (int attempt = 1; attempt <= SCAN_TRIES; attempt++) {
-        int rc = try_partition(c, p, attempt, err);
+        int rc = try_unit(c, u, attempt, err);
         if (rc <= 0)
             return rc;
         if (attempt < SCAN_TRIES) {
@@ -812,71 +875,100 @@ static int stage_partition(snap_ctx *c, const part_loc *p, ib_err *err)
         }
     }
     return ib_err_set(err, IB_E_SOURCE_BUSY,
-                      "partition %s kept changing (compaction in progress) after %d scans; "
-                      "HINT: the next run will retry; frequent failures mean compaction is "
-                      "constantly busy there",
-                      p->src_dir, SCAN_TRIES);
+                      "partition %s of data dir %s kept changing (compaction in progress) after "
+                      "%d scans of %s and %s; HINT: the next run will retry; frequent failures "
+                      "mean compaction is constantly busy there",
+                      u->name, u->data_dir, SCAN_TRIES, u->sp[0].src_dir, u->sp[1].src_dir);
 }
 
 /* ---- the walk ---- */
 
+static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *str_printf(const char *fmt, ...)
+{
+    char *out = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&out, fmt, ap);
+    va_end(ap);
+    return n < 0 ? NULL : out;
+}
+
 typedef struct walk_pos {
-    size_t k; /* data dir index */
-    const char *kind;
+    size_t k;     /* data dir index */
+    bool several; /* several data dirs: rel paths start with "<k>/" */
     const char *db;
 } walk_pos;
 
-static int walk_region(snap_ctx *c, const walk_pos *w, const char *region_dir,
-                       const char *rel_region, ib_err *err)
+/* Subdirectories of <data dir>/sequence/<sub> and <data dir>/unsequence/<sub>:
+ * the union, sorted; a region or partition may exist in one space only. */
+static int list_both(const char *data_dir, const char *sub, strvec *out, ib_err *err)
 {
+    for (size_t k = 0; k < 2; k++) {
+        char *dir = str_printf("%s/%s/%s", data_dir, KINDS[k], sub);
+        if (!dir)
+            return nomem(err);
+        int rc = list_dir(dir, true, true, out, err);
+        free(dir);
+        if (rc != 0)
+            return -1;
+    }
+    sv_sort_unique(out);
+    return 0;
+}
+
+/* name: <db>/<region>/<partition> */
+static int walk_partition(snap_ctx *c, const walk_pos *w, const char *name, ib_err *err)
+{
+    char *src[2], *rel[2], *staged[2] = {NULL, NULL};
+    part_unit u = {.name = name, .data_dir = c->data_dir};
+    bool ok = true;
+    for (size_t k = 0; k < 2; k++) {
+        src[k] = str_printf("%s/%s/%s", c->data_dir, KINDS[k], name);
+        rel[k] = w->several ? str_printf("%zu/%s/%s", w->k, KINDS[k], name)
+                            : str_printf("%s/%s", KINDS[k], name);
+        staged[k] = rel[k] ? path_join(c->snap->staging_dir, rel[k]) : NULL;
+        ok = ok && src[k] && rel[k] && staged[k];
+        u.sp[k] = (part_loc){src[k], rel[k], staged[k], w->db};
+    }
+    int rc = ok ? stage_unit(c, &u, err) : nomem(err);
+    for (size_t k = 0; k < 2; k++) {
+        free(src[k]);
+        free(rel[k]);
+        free(staged[k]);
+    }
+    return rc;
+}
+
+static int walk_region(snap_ctx *c, const walk_pos *w, const char *region, ib_err *err)
+{
+    char *sub = str_printf("%s/%s", w->db, region);
+    if (!sub)
+        return nomem(err);
     strvec parts = {0};
-    if (list_dir(region_dir, true, false, &parts, err) != 0)
-        return -1;
-    int rc = 0;
+    int rc = list_both(c->data_dir, sub, &parts, err);
     for (size_t i = 0; i < parts.n && rc == 0; i++) {
         if (should_stop(c->ev)) {
             rc = ib_err_set(err, IB_E_INTERRUPTED, "snapshot stopped before it finished");
             break;
         }
-        char *src = path_join(region_dir, parts.v[i]);
-        char *rel = path_join(rel_region, parts.v[i]);
-        char *staged = rel ? path_join(c->snap->staging_dir, rel) : NULL;
-        if (!src || !rel || !staged)
-            rc = nomem(err);
-        else {
-            part_loc p = {src, rel, staged, w->db};
-            rc = stage_partition(c, &p, err);
-        }
-        free(src);
-        free(rel);
-        free(staged);
+        char *name = path_join(sub, parts.v[i]);
+        rc = name ? walk_partition(c, w, name, err) : nomem(err);
+        free(name);
     }
     sv_free(&parts);
+    free(sub);
     return rc;
 }
 
-static int walk_database(snap_ctx *c, const walk_pos *w, bool several, ib_err *err)
+static int walk_database(snap_ctx *c, const walk_pos *w, ib_err *err)
 {
-    char *db_dir = NULL;
-    if (asprintf(&db_dir, "%s/%s/%s", c->data_dir, w->kind, w->db) < 0)
-        return nomem(err);
     strvec regions = {0};
-    int rc = list_dir(db_dir, true, true, &regions, err);
-    for (size_t i = 0; i < regions.n && rc == 0; i++) {
-        char *region_dir = path_join(db_dir, regions.v[i]);
-        char *rel = NULL;
-        int n = several ? asprintf(&rel, "%zu/%s/%s/%s", w->k, w->kind, w->db, regions.v[i])
-                        : asprintf(&rel, "%s/%s/%s", w->kind, w->db, regions.v[i]);
-        if (!region_dir || n < 0)
-            rc = nomem(err);
-        else
-            rc = walk_region(c, w, region_dir, rel, err);
-        free(region_dir);
-        if (n >= 0)
-            free(rel);
-    }
+    int rc = list_both(c->data_dir, w->db, &regions, err);
+    for (size_t i = 0; i < regions.n && rc == 0; i++)
+        rc = walk_region(c, w, regions.v[i], err);
     sv_free(&regions);
-    free(db_dir);
     return rc;
 }
 
@@ -887,12 +979,11 @@ static int walk_data_dir(snap_ctx *c, const ib_source *src, size_t k, const char
     c->can_link = true;
     if (check_data_dir(c->data_dir, err) != 0)
         return -1;
-    for (size_t t = 0; t < 2; t++)
-        for (size_t i = 0; i < n_dbs; i++) {
-            walk_pos w = {k, KINDS[t], dbs[i]};
-            if (walk_database(c, &w, src->n_data_dirs > 1, err) != 0)
-                return -1;
-        }
+    for (size_t i = 0; i < n_dbs; i++) {
+        walk_pos w = {k, src->n_data_dirs > 1, dbs[i]};
+        if (walk_database(c, &w, err) != 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -432,6 +432,85 @@ static void test_listing_change_rescans(void **state)
     ib_snapshot_free(s);
 }
 
+#define UNSEQ "unsequence/root.ln/1/2790"
+
+/* Runs while the unsequence space is being staged, after the sequence space
+ * was: IoTDB's insertion compaction links the unsequence file into
+ * sequence/ under a new name, then deletes it. */
+static void insertion_hook(events *e, int call)
+{
+    if (call != 1)
+        return;
+    const char *from[] = {UNSEQ "/150-100-0-0.tsfile", UNSEQ "/150-100-0-0.tsfile.resource"};
+    const char *to[] = {PART "/150-100-0-1.tsfile", PART "/150-100-0-1.tsfile.resource"};
+    for (size_t i = 0; i < 2; i++) {
+        char a[512], b[512];
+        path_of(a, sizeof a, e->fx->data, from[i]);
+        path_of(b, sizeof b, e->fx->data, to[i]);
+        assert_int_equal(link(a, b), 0);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        char a[512];
+        path_of(a, sizeof a, e->fx->data, from[i]);
+        assert_int_equal(unlink(a), 0);
+    }
+}
+
+/* A file moved from unsequence/ into an already staged sequence/ partition
+ * must not be lost: both spaces are listed again and the unit rescanned. */
+static void test_insertion_compaction_between_spaces(void **state)
+{
+    fixture *f = *state;
+    put_sealed(f->data, PART "/100-1-0-0.tsfile", 10);
+    put_sealed(f->data, UNSEQ "/150-100-0-0.tsfile", 30);
+    put_str(f->data, UNSEQ "/160-101-0-0.tsfile", "TsFile\x03"); /* working */
+    char moved[512];
+    path_of(moved, sizeof moved, f->data, UNSEQ "/150-100-0-0.tsfile");
+    ino_t ino = inode_of(moved);
+    char *dirs[1];
+    ib_source src = one_dir(f, dirs);
+    events e = {.trigger = "160-101-0-0.tsfile: working file", .hook = insertion_hook, .fx = f};
+    ib_snapshot *s = take(f, &src, "root.ln", &e);
+    const ib_source_file *ts = find(s, PART "/150-100-0-1.tsfile");
+    assert_non_null(ts); /* not lost */
+    assert_int_equal(s->n_files, 4);
+    assert_true(e.calls >= 2);
+    assert_non_null(strstr(e.log, "/" PART " changed while staging"));
+    assert_int_equal(inode_of(ts->staged), ino);
+    assert_non_null(find(s, PART "/150-100-0-1.tsfile.resource"));
+    assert_null(find(s, UNSEQ "/150-100-0-0.tsfile"));
+    ib_snapshot_free(s);
+}
+
+/* Regions and partitions present in one space only are taken; a compaction
+ * log in the unsequence space makes the whole partition busy. */
+static void test_spaces_are_one_unit(void **state)
+{
+    fixture *f = *state;
+    put_sealed(f->data, "sequence/root.ln/1/2791/1-1-0-0.tsfile", 10);
+    put_sealed(f->data, "unsequence/root.ln/7/2792/2-2-0-0.tsfile", 10);
+    char *dirs[1];
+    ib_source src = one_dir(f, dirs);
+    events e = {0};
+    ib_snapshot *s = take(f, &src, "root.ln", &e);
+    assert_int_equal(s->n_files, 4);
+    assert_non_null(find(s, "sequence/root.ln/1/2791/1-1-0-0.tsfile"));
+    assert_non_null(find(s, "unsequence/root.ln/7/2792/2-2-0-0.tsfile"));
+    ib_snapshot_free(s);
+
+    put_sealed(f->data, PART "/100-1-0-0.tsfile", 10);
+    put_str(f->data, UNSEQ "/100-1-0-0.insertion-compaction.log", "source ...");
+    const char *dbs[] = {"root.ln"};
+    ib_source_events ev = make_ev(&e);
+    ib_err err;
+    s = NULL;
+    assert_int_equal(ib_snapshot_take(&src, dbs, 1, f->staging, "run-1", &ev, &s, &err), -1);
+    assert_int_equal(err.code, IB_E_SOURCE_BUSY);
+    assert_non_null(strstr(err.msg, "partition root.ln/1/2790 of data dir"));
+    assert_non_null(strstr(err.msg, "/" UNSEQ));
+    assert_non_null(strstr(e.log, "/" UNSEQ ": compaction in progress"));
+}
+
 static void test_several_data_dirs(void **state)
 {
     fixture *f = *state;
@@ -883,6 +962,9 @@ int main(void)
                                         drop_fixture),
         cmocka_unit_test_setup_teardown(test_vanished_file_rescans, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_listing_change_rescans, make_fixture, drop_fixture),
+        cmocka_unit_test_setup_teardown(test_insertion_compaction_between_spaces, make_fixture,
+                                        drop_fixture),
+        cmocka_unit_test_setup_teardown(test_spaces_are_one_unit, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_several_data_dirs, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_staging_lifecycle, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_missing_data_dir, make_fixture, drop_fixture),
