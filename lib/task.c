@@ -1148,37 +1148,114 @@ static bool hostname_ok(const char *s)
     return !only_digits_and_dots; /* "300.1.2.3" is a broken IPv4 address */
 }
 
-/* Check address against ip_mode; on success *stored is what to keep (an
- * IPv6 literal without its brackets). */
-static bool address_ok(ib_jcheck *c, const char *p, const char *addr, bool ipv6, char **stored)
+/* What is wrong with a host (name, IPv4, or IPv6 literal, bracketed or not)
+ * under ip_mode, or NULL; *is_v6 tells whether it is an IPv6 literal, bare
+ * gets the host without brackets. */
+static const char *host_problem(const char *host, bool ipv6, bool *is_v6, char bare[256])
 {
-    char q[IB_QUOTE_MAX], bare[256];
     unsigned char bin[sizeof(struct in6_addr)];
-    ib_quote(addr, q, sizeof q);
-    size_t n = strlen(addr);
-    bool bracketed = n > 2 && n < sizeof bare + 2 && addr[0] == '[' && addr[n - 1] == ']';
-    snprintf(bare, sizeof bare, "%.*s", bracketed ? (int)(n - 2) : (int)n,
-             bracketed ? addr + 1 : addr);
-    bool is_v4 = !bracketed && inet_pton(AF_INET, addr, bin) == 1;
-    bool is_v6 = inet_pton(AF_INET6, bare, bin) == 1;
-    const char *problem = NULL;
+    size_t n = strlen(host);
+    bool bracketed = n > 2 && n < 256 + 2 && host[0] == '[' && host[n - 1] == ']';
+    snprintf(bare, 256, "%.*s", bracketed ? (int)(n - 2) : (int)n, bracketed ? host + 1 : host);
+    bool is_v4 = !bracketed && inet_pton(AF_INET, host, bin) == 1;
+    *is_v6 = inet_pton(AF_INET6, bare, bin) == 1;
     if (ipv6 && is_v4)
-        problem = "is an IPv4 address but ip_mode is \"IPv6\"";
-    else if (!ipv6 && is_v6)
-        problem = "is an IPv6 address but ip_mode is \"IPv4\"";
-    else if (!is_v4 && !is_v6 && ipv6 && (bracketed || strchr(addr, ':')))
-        problem = "is not a valid IPv6 address";
-    else if (!is_v4 && !is_v6 && !bracketed && strchr(addr, ':'))
-        problem = "is not a valid IPv4 address or host name; HINT: give the port in "
-                  "namenode_rpc_port";
-    else if (!is_v4 && !is_v6 && !hostname_ok(addr))
-        problem = ipv6 ? "is not a valid IPv6 address or host name"
-                       : "is not a valid IPv4 address or host name";
+        return "is an IPv4 address but ip_mode is \"IPv6\"";
+    if (!ipv6 && *is_v6)
+        return "is an IPv6 address but ip_mode is \"IPv4\"";
+    if (is_v4 || *is_v6)
+        return NULL;
+    if (ipv6 && (bracketed || strchr(host, ':')))
+        return "is not a valid IPv6 address";
+    if (!bracketed && strchr(host, ':'))
+        return "is not a valid IPv4 address or host name; HINT: give the WebHDFS port in "
+               "namenode_http_port, or write the address as http://HOST:PORT";
+    if (!hostname_ok(host))
+        return ipv6 ? "is not a valid IPv6 address or host name"
+                    : "is not a valid IPv4 address or host name";
+    return NULL;
+}
+
+/* The scheme a NameNode address was written with, if any. */
+typedef enum { IB_NN_SCHEME_NONE, IB_NN_SCHEME_HTTP, IB_NN_SCHEME_HTTPS } ib_nn_scheme;
+
+/* The optional scheme of a NameNode address: the length of its prefix. */
+static size_t scheme_len(const char *addr, ib_nn_scheme *scheme)
+{
+    *scheme = IB_NN_SCHEME_NONE;
+    if (strncmp(addr, "https://", 8) == 0) {
+        *scheme = IB_NN_SCHEME_HTTPS;
+        return 8;
+    }
+    if (strncmp(addr, "http://", 7) == 0) {
+        *scheme = IB_NN_SCHEME_HTTP;
+        return 7;
+    }
+    return 0;
+}
+
+/* Split "HOST[:PORT][/]" of a URL into host and port (0 when absent); NULL
+ * or the reason it is not that. An IPv6 host needs brackets in a URL. */
+static const char *split_authority(const char *rest, char *host, size_t cap, int *port)
+{
+    size_t n = strlen(rest);
+    if (n > 0 && rest[n - 1] == '/')
+        n--; /* "https://nn1:9871/" as copied from a browser */
+    if (memchr(rest, '/', n) || memchr(rest, '?', n) || memchr(rest, '#', n))
+        return "must be SCHEME://HOST[:PORT] without a path or query";
+    const char *close = rest[0] == '[' ? memchr(rest, ']', n) : NULL;
+    const char *colon = close ? close + 1 : memchr(rest, ':', n);
+    size_t hlen = colon && colon < rest + n ? (size_t)(colon - rest) : n;
+    if (rest[0] == '[' && !close)
+        return "has '[' without ']'";
+    if (!close && colon && memchr(colon + 1, ':', n - hlen - 1))
+        return "has an IPv6 address without brackets; HINT: write it as https://[ADDRESS]:PORT";
+    if (hlen == 0 || hlen >= cap)
+        return "has no host after the scheme";
+    snprintf(host, cap, "%.*s", (int)hlen, rest);
+    *port = 0;
+    if (hlen == n)
+        return NULL;
+    if (rest[hlen] != ':')
+        return "has text after ']' that is not \":PORT\"";
+    long v = 0;
+    size_t i = hlen + 1;
+    for (; i < n && rest[i] >= '0' && rest[i] <= '9' && v <= 65535; i++)
+        v = v * 10 + (rest[i] - '0');
+    if (i == hlen + 1 || i != n || v < 1 || v > 65535)
+        return "has an invalid port (must be 1..65535)";
+    *port = (int)v;
+    return NULL;
+}
+
+/* Check a NameNode address against ip_mode: a host, or a URL
+ * "http(s)://HOST[:PORT]" (the driver takes the scheme and port from it).
+ * On success *stored is what to keep: an IPv6 literal without its brackets,
+ * or the URL without a trailing '/'. */
+static bool address_ok(ib_jcheck *c, const char *p, const char *addr, bool ipv6, char **stored,
+                       ib_nn_scheme *scheme)
+{
+    char q[IB_QUOTE_MAX], host[256], bare[256];
+    ib_quote(addr, q, sizeof q);
+    size_t skip = scheme_len(addr, scheme);
+    int port = 0;
+    bool is_v6 = false;
+    const char *problem = skip ? split_authority(addr + skip, host, sizeof host, &port) : NULL;
+    if (!problem)
+        problem = host_problem(skip ? host : addr, ipv6, &is_v6, bare);
     if (problem) {
         ib_jcheck_error(c, p, "%s %s", q, problem);
         return false;
     }
-    *stored = xstrdup(c, is_v6 ? bare : addr);
+    if (!skip) {
+        *stored = xstrdup(c, is_v6 ? bare : addr);
+        return *stored != NULL;
+    }
+    char url[300];
+    snprintf(url, sizeof url, "%.*s%s", (int)skip, addr, host);
+    if (port)
+        snprintf(url + strlen(url), sizeof url - strlen(url), ":%d", port);
+    *stored = xstrdup(c, url);
     return *stored != NULL;
 }
 
@@ -1524,7 +1601,9 @@ static void check_auth(ib_jcheck *c, const cJSON *target, ib_target *t, bool clu
                         "\"security\" if the source cluster uses Kerberos");
 }
 
-static void check_namenodes(ib_jcheck *c, const cJSON *target, ib_target *t)
+/* schemes[0..1] get how active_namenode and standby_namenode were written. */
+static void check_namenodes(ib_jcheck *c, const cJSON *target, ib_target *t,
+                            ib_nn_scheme schemes[2])
 {
     const char *p = "/target";
     int ip = 0;
@@ -1533,9 +1612,10 @@ static void check_namenodes(ib_jcheck *c, const cJSON *target, ib_target *t)
         t->ipv6 = ip == 1;
     const char *active = NULL, *standby = NULL;
     if (ib_jcheck_string(c, target, p, "active_namenode", true, &active) > 0)
-        address_ok(c, "/target/active_namenode", active, t->ipv6, &t->active_namenode);
+        address_ok(c, "/target/active_namenode", active, t->ipv6, &t->active_namenode, &schemes[0]);
     if (ib_jcheck_string(c, target, p, "standby_namenode", false, &standby) > 0 &&
-        address_ok(c, "/target/standby_namenode", standby, t->ipv6, &t->standby_namenode) &&
+        address_ok(c, "/target/standby_namenode", standby, t->ipv6, &t->standby_namenode,
+                   &schemes[1]) &&
         t->active_namenode && strcmp(t->active_namenode, t->standby_namenode) == 0)
         ib_jcheck_error(c, "/target/standby_namenode", "must differ from active_namenode");
     int64_t port = 0;
@@ -1543,6 +1623,29 @@ static void check_namenodes(ib_jcheck *c, const cJSON *target, ib_target *t)
         t->namenode_rpc_port = (int)port;
     if (ib_jcheck_int(c, target, p, "namenode_http_port", false, 1, 65535, &port) > 0)
         t->namenode_http_port = (int)port;
+}
+
+/* An https:// NameNode implies "tls": true; an http:// one contradicts TLS,
+ * whether asked for by "tls" or by the other NameNode's https://. The
+ * driver takes each URL's scheme as written, so a mix would send one
+ * NameNode's traffic in the clear. */
+static void check_schemes(ib_jcheck *c, const ib_nn_scheme schemes[2], bool tls_given, bool *tls)
+{
+    static const char *const ptrs[2] = {"/target/active_namenode", "/target/standby_namenode"};
+    bool https = schemes[0] == IB_NN_SCHEME_HTTPS || schemes[1] == IB_NN_SCHEME_HTTPS;
+    if (https && tls_given && !*tls) {
+        ib_jcheck_error(c, "/target/tls",
+                        "is false but a NameNode address starts with https://; HINT: drop "
+                        "\"tls\": false (https:// implies TLS) or write http://");
+        return;
+    }
+    *tls = *tls || https;
+    for (int i = 0; i < 2 && *tls; i++)
+        if (schemes[i] == IB_NN_SCHEME_HTTP)
+            ib_jcheck_error(c, ptrs[i],
+                            "starts with http:// but the target uses TLS (%s); HINT: write "
+                            "https:// or leave the scheme out",
+                            https ? "the other NameNode is https://" : "\"tls\": true");
 }
 
 /* How long a run keeps trying an unreachable cluster: attempts per request
@@ -1566,12 +1669,15 @@ static void check_remote_hdfs(ib_jcheck *c, const cJSON *target, ib_target *t,
     t->namenode_rpc_port = 8020;
     t->namenode_http_port = 9870;
     get_checked_string(c, target, p, "nameservice", true, nameservice_ok, &t->nameservice);
-    check_namenodes(c, target, t);
+    ib_nn_scheme schemes[2] = {IB_NN_SCHEME_NONE, IB_NN_SCHEME_NONE};
+    check_namenodes(c, target, t, schemes);
     int rt = ib_jcheck_bool(c, target, p, "tls", false, &t->tls);
-    if (rt > 0 && t->tls)
+    if (rt >= 0)
+        check_schemes(c, schemes, rt > 0, &t->tls);
+    if (rt >= 0 && t->tls)
         get_abs_path_copy(c, target, p, "ca_file", false, &t->ca_file);
     else if (rt >= 0)
-        forbid(c, target, p, "ca_file", "only with \"tls\": true");
+        forbid(c, target, p, "ca_file", "only with \"tls\": true or an https:// NameNode");
     check_retries(c, target, t);
     check_auth(c, target, t, cluster_security);
 }

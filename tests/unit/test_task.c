@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,6 +348,10 @@ static void test_syntax_errors(void **state)
     expect_syntax("{\"a\": tru", 1, 7, "unexpected character 't'");
     expect_syntax("{\"a\": \"\\q\"}", 1, 8, "invalid escape sequence");
     expect_syntax("{\"a\": \"x}", 1, 7, "string is not closed");
+    /* a byte that is not printable is named by its value, not printed (cJSON skips
+     * the control characters as white space) */
+    expect_syntax("{\"a\": \x7f}", 1, 7, "unexpected byte 0x7f");
+    expect_syntax("{\"a\": 1}\xfe", 1, 9, "unexpected byte 0xfe");
     expect_syntax("  \n\t ", 2, 3, "file is empty");
     expect_syntax("", 1, 1, "file is empty");
     /* columns count characters, not bytes */
@@ -496,6 +501,14 @@ static void test_ranges(void **state)
                "must be an integer, got 2.5", IB_E_TASK_FIELD);
     expect_one(LOCAL_BASE, "/target/max_bandwidth_mbps", "-1", "/target/max_bandwidth_mbps",
                "must be >= 0, got -1", IB_E_TASK_FIELD);
+    expect_one(LOCAL_BASE, "/target/max_bandwidth_mbps", "1000000000.5",
+               "/target/max_bandwidth_mbps", "must be <= 1000000000, got 1000000000.5",
+               IB_E_TASK_FIELD);
+    expect_one(HDFS_BASE, "/target/max_bandwidth_mbps", "2e12", "/target/max_bandwidth_mbps",
+               "must be <= 1000000000, got 2000000000000", IB_E_TASK_FIELD);
+    ib_task *big = edited_ok(LOCAL_BASE, "/target/max_bandwidth_mbps", "1e9");
+    assert_true(big->target.max_bandwidth_mbps == 1e9);
+    ib_task_free(big);
     /* infinities only exist in the text (cJSON prints them as null) */
     char *inf = replace_once(LOCAL_BASE, "\"every\": 1", "\"every\": 1e999");
     assert_int_equal(parse_fails(inf), 1);
@@ -693,7 +706,9 @@ static void test_addresses(void **state)
     expect_one(HDFS_BASE, "/target/active_namenode", "\"300.1.2.3\"", "/target/active_namenode",
                "is not a valid IPv4 address or host name", IB_E_TASK_FIELD);
     expect_one(HDFS_BASE, "/target/active_namenode", "\"192.0.2.10:8020\"",
-               "/target/active_namenode", "HINT: give the port in namenode_rpc_port",
+               "/target/active_namenode",
+               "HINT: give the WebHDFS port in namenode_http_port, or write the address as "
+               "http://HOST:PORT",
                IB_E_TASK_FIELD);
     expect_one(HDFS_BASE, "/target/active_namenode", "\"bad_host!\"", "/target/active_namenode",
                "is not a valid IPv4 address or host name", IB_E_TASK_FIELD);
@@ -723,6 +738,109 @@ static void test_addresses(void **state)
     ib_task_free(t);
     expect_one(HDFS_BASE, "/target/nameservice", "\"ha cluster\"", "/target/nameservice",
                "is not a nameservice name", IB_E_TASK_FIELD);
+}
+
+/* "http(s)://HOST[:PORT]" NameNode URLs: https implies tls, http contradicts it. */
+static void test_namenode_urls(void **state)
+{
+    (void)state;
+    ib_task *t =
+        edited_ok(HDFS_BASE, "/target/active_namenode", "\"https://nn1.example.com:9871\"");
+    assert_string_equal(t->target.active_namenode, "https://nn1.example.com:9871");
+    assert_true(t->target.tls);
+    ib_task_free(t);
+    t = edited_ok(HDFS_BASE, "/target/active_namenode", "\"http://192.0.2.10/\"");
+    assert_string_equal(t->target.active_namenode, "http://192.0.2.10");
+    assert_false(t->target.tls);
+    ib_task_free(t);
+
+    /* https:// on one NameNode is TLS for both: a bare standby is fine, ca_file allowed */
+    char *text = edit(HDFS_BASE, "/target/active_namenode", "\"https://nn1.example.com\"",
+                      "/target/standby_namenode", "\"nn2.example.com\"", "/target/ca_file",
+                      "\"/etc/ca.pem\"", NULL);
+    t = parse_ok(text);
+    assert_true(t->target.tls);
+    assert_string_equal(t->target.ca_file, "/etc/ca.pem");
+    ib_task_free(t);
+    free(text);
+
+    text = edit(HDFS_BASE, "/target/ip_mode", "\"IPv6\"", "/target/active_namenode",
+                "\"https://[2001:db8::10]:9871\"", NULL);
+    t = parse_ok(text);
+    assert_string_equal(t->target.active_namenode, "https://[2001:db8::10]:9871");
+    ib_task_free(t);
+    free(text);
+
+    text = edit(HDFS_BASE, "/target/tls", "true", "/target/active_namenode",
+                "\"http://nn1.example.com:9870\"", NULL);
+    assert_int_equal(parse_fails(text), 1);
+    expect("/target/active_namenode", "starts with http:// but the target uses TLS (\"tls\": true)",
+           IB_E_TASK_FIELD);
+    ib_diags_free(&D);
+    free(text);
+    text = edit(HDFS_BASE, "/target/tls", "false", "/target/active_namenode",
+                "\"https://nn1.example.com\"", NULL);
+    assert_int_equal(parse_fails(text), 1);
+    expect("/target/tls", "is false but a NameNode address starts with https://", IB_E_TASK_FIELD);
+    ib_diags_free(&D);
+    free(text);
+    text = edit(HDFS_BASE, "/target/active_namenode", "\"https://nn1.example.com\"",
+                "/target/standby_namenode", "\"http://nn2.example.com\"", NULL);
+    assert_int_equal(parse_fails(text), 1);
+    expect("/target/standby_namenode", "the other NameNode is https://", IB_E_TASK_FIELD);
+    ib_diags_free(&D);
+    free(text);
+
+    const char *const bad[][2] = {
+        {"\"https://nn1.example.com:0\"", "has an invalid port (must be 1..65535)"},
+        {"\"https://nn1.example.com:70000\"", "has an invalid port"},
+        {"\"https://nn1.example.com:98x\"", "has an invalid port"},
+        {"\"https://nn1.example.com:\"", "has an invalid port"},
+        {"\"https://nn1.example.com/webhdfs/v1\"", "without a path or query"},
+        {"\"https://\"", "has no host after the scheme"},
+        {"\"https://:9871\"", "has no host after the scheme"},
+        {"\"https://2001:db8::1\"", "IPv6 address without brackets"},
+        {"\"https://[2001:db8::1\"", "has '[' without ']'"},
+        {"\"https://[2001:db8::1]x\"", "is not \":PORT\""},
+        {"\"https://[2001:db8::1]:9871\"", "is an IPv6 address but ip_mode is \"IPv4\""},
+        {"\"https://bad_host!\"", "is not a valid IPv4 address or host name"},
+        {"\"ftp://nn1.example.com\"", "is not a valid IPv4 address or host name"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_one(HDFS_BASE, "/target/active_namenode", bad[i][0], "/target/active_namenode",
+                   bad[i][1], IB_E_TASK_FIELD);
+}
+
+/* A path no system call would take is refused when the task is loaded. */
+static void test_path_too_long(void **state)
+{
+    (void)state;
+    size_t n = PATH_MAX; /* "/" + PATH_MAX - 1 letters: one byte too many */
+    char *value = malloc(n + 3);
+    assert_non_null(value);
+    value[0] = '"';
+    value[1] = '/';
+    memset(value + 2, 'a', n - 1);
+    strcpy(value + n + 1, "\"");
+    char expected[96];
+    snprintf(expected, sizeof expected, "must be at most %d bytes long, got %zu bytes: \"/aaa",
+             PATH_MAX - 1, n);
+    expect_one(LOCAL_BASE, "/target/target_path", value, "/target/target_path", expected,
+               IB_E_TASK_FIELD);
+    expect_one(HDFS_BASE, "/target/target_path", value, "/target/target_path", expected,
+               IB_E_TASK_FIELD);
+    char *list = malloc(n + 5);
+    assert_non_null(list);
+    snprintf(list, n + 5, "[%s]", value);
+    expect_one(LOCAL_BASE, "/source/data_dirs", list, "/source/data_dirs/0", expected,
+               IB_E_TASK_FIELD);
+    free(list);
+    /* one byte less is a valid path */
+    strcpy(value + n, "\"");
+    ib_task *t = edited_ok(LOCAL_BASE, "/target/target_path", value);
+    assert_int_equal(strlen(t->target.target_path), PATH_MAX - 1);
+    ib_task_free(t);
+    free(value);
 }
 
 static void test_hdfs_target_paths(void **state)
@@ -1273,6 +1391,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_source_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namenode_urls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hdfs_target_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_and_auth, setup, teardown),
