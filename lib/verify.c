@@ -15,6 +15,7 @@
 #include "ib_source.h"
 #include "ib_webhdfs.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,8 +257,41 @@ static void check_probe_file(verify *v, ib_storage *s, const char *dir)
     free(path);
 }
 
-static const char SNAPSHOT_HINT[] = "HINT: on HDFS an administrator allows snapshots with "
-                                    "'hdfs dfsadmin -allowSnapshot <dir>'";
+/* The cause of a failed snapshot step without the driver's own
+ * allowSnapshot HINT: verify gives one naming the task directory, and a
+ * scratch directory's name would only mislead. */
+static const char *snapshot_cause(const ib_err *err, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", err->msg);
+    char *allow = strstr(buf, "-allowSnapshot");
+    char *hint = NULL;
+    for (char *h = strstr(buf, "HINT:"); h && allow && h < allow; h = strstr(h + 1, "HINT:"))
+        hint = h;
+    if (hint) {
+        while (hint > buf && (hint[-1] == ' ' || hint[-1] == '.' || hint[-1] == ';'))
+            hint--;
+        *hint = '\0';
+    }
+    return buf;
+}
+
+/* The HINT for a directory that cannot hold snapshots: on HDFS only the
+ * superuser allows snapshots, on the directory itself (they cannot be
+ * nested, so allowing them on target_path would not do). */
+static const char *snapshot_hint(const verify *v, const char *dir, bool exists, char *buf, size_t n)
+{
+    if (v->task->target.type != IB_TARGET_REMOTEHDFS)
+        snprintf(buf, n, "HINT: check that the daemon can write to %s", dir);
+    else if (exists)
+        snprintf(buf, n, "HINT: an HDFS administrator runs 'hdfs dfsadmin -allowSnapshot %s'", dir);
+    else
+        snprintf(buf, n,
+                 "HINT: an HDFS administrator creates the task directory and allows snapshots "
+                 "on it: 'hdfs dfs -mkdir -p %s && hdfs dfsadmin -allowSnapshot %s'%s",
+                 dir, dir,
+                 strstr(dir, "<") ? " (the daemon names it when it first loads the task)" : "");
+    return buf;
+}
 
 /* Sets *last_bytes to the size of the newest valid copy (-1 none). */
 static void check_snapshots_existing(verify *v, ib_storage *s, const char *task_dir,
@@ -270,8 +304,10 @@ static void check_snapshots_existing(verify *v, ib_storage *s, const char *task_
     size_t n = 0;
     if (s->drv->snapshot_prepare(s, task_dir, &err) != 0 ||
         ib_copies_read(s, task_dir, &c, &n, &err) != 0) {
-        problem(v, "task directory %s cannot hold snapshots: %s. %s", task_dir, err.msg,
-                SNAPSHOT_HINT);
+        char cause[IB_ERR_MSG_MAX], hint[2 * PATH_MAX + 200];
+        problem(v, "task directory %s cannot hold snapshots: %s. %s", task_dir,
+                snapshot_cause(&err, cause, sizeof cause),
+                snapshot_hint(v, task_dir, true, hint, sizeof hint));
         note_nomem(v, &err);
         return;
     }
@@ -288,14 +324,21 @@ static void check_snapshots_existing(verify *v, ib_storage *s, const char *task_
     ib_copies_free(c, n);
 }
 
-/* No task directory yet: try snapshots on a scratch directory. */
-static void check_snapshots_scratch(verify *v, ib_storage *s)
+/* No task directory yet: try snapshots on a scratch directory. A problem
+ * names the directory the first run will make (task_dir_name from the
+ * daemon's state; NULL: its pattern). */
+static void check_snapshots_scratch(verify *v, ib_storage *s, const char *task_dir_name)
 {
-    char name[64];
+    char name[64], pattern[IB_TASK_NAME_MAX + 64];
     snprintf(name, sizeof name, ".iotdb-backupd-verify-%ld.d", (long)getpid());
-    char *dir = ib_path_join(v->task->target.target_path, name);
-    if (!dir) {
+    snprintf(pattern, sizeof pattern, "%s_IoTDB_<YYYYmmddHHMMSS>", v->task->name);
+    const char *target = v->task->target.target_path;
+    char *dir = ib_path_join(target, name);
+    char *task_dir = ib_path_join(target, task_dir_name ? task_dir_name : pattern);
+    if (!dir || !task_dir) {
         v->nomem = true;
+        free(dir);
+        free(task_dir);
         return;
     }
     ib_err err;
@@ -308,17 +351,20 @@ static void check_snapshots_scratch(verify *v, ib_storage *s)
     if (rc == 0)
         rc = s->drv->snapshot_delete(s, dir, "verify", &err);
     if (rc != 0) {
-        problem(v, "snapshots cannot be made under %s: %s. %s", v->task->target.target_path,
-                err.msg, SNAPSHOT_HINT);
+        char cause[IB_ERR_MSG_MAX], hint[2 * PATH_MAX + 200];
+        problem(v, "snapshots cannot be made under %s: %s. %s", target,
+                snapshot_cause(&err, cause, sizeof cause),
+                snapshot_hint(v, task_dir, false, hint, sizeof hint));
         note_nomem(v, &err);
     } else {
-        ok(v, "snapshots under %s: ok", v->task->target.target_path);
+        ok(v, "snapshots under %s: ok", target);
     }
     ib_err_clear(&err);
     if (s->drv->remove(s, dir, true, &err) != 0)
         problem(v, "scratch directory %s could not be removed: %s. HINT: remove it by hand", dir,
                 err.msg);
     free(dir);
+    free(task_dir);
 }
 
 /* ---- RemoteHDFS cluster ---- */
@@ -420,7 +466,7 @@ static void check_target_dirs(verify *v, ib_storage *s, const char *task_dir_nam
         ok(v, "no task directory under %s yet: the first run creates it",
            v->task->target.target_path);
         check_probe_file(v, s, v->task->target.target_path);
-        check_snapshots_scratch(v, s);
+        check_snapshots_scratch(v, s, task_dir_name);
         return;
     }
     check_probe_file(v, s, task_dir);

@@ -306,11 +306,28 @@ class TestWebHdfsSnapshotsRefused(WebHdfsCycleTest):
         self.assertEqual(st, 200, body)
         self.write_task(user="alice")
         self.sb.start_daemon()
-        res = self.failed_run("E_TARGET_SNAPSHOT")
-        self.assertIn("hdfs dfsadmin -allowSnapshot", res.get("error", ""))
+        # Before the first run verify probes a scratch directory, but its
+        # HINT names the task directory the run will make, once.
         r = self.sb.ctl("verify", "cycle")
         self.assertRc(r, 1)
-        self.assertIn("hdfs dfsadmin -allowSnapshot", r.stdout + r.stderr)
+        out = r.stdout + r.stderr
+        line = [ln for ln in out.splitlines() if "snapshots cannot be made" in ln]
+        self.assertEqual(len(line), 1, out)
+        self.assertEqual(line[0].count("-allowSnapshot"), 1, line[0])
+        self.assertRegex(line[0], r"'hdfs dfs -mkdir -p (/backup/cycle_IoTDB_[0-9]{14}) && "
+                                  r"hdfs dfsadmin -allowSnapshot \1'")
+        planned = line[0].split("hdfs dfs -mkdir -p ", 1)[1].split(" ", 1)[0]
+        res = self.failed_run("E_TARGET_SNAPSHOT")
+        self.assertIn("hdfs dfsadmin -allowSnapshot", res.get("error", ""))
+        self.assertEqual(self.task_dir(), planned)
+        # Now the task directory exists: the HINT names it, once.
+        r = self.sb.ctl("verify", "cycle")
+        self.assertRc(r, 1)
+        out = r.stdout + r.stderr
+        line = [ln for ln in out.splitlines() if "cannot hold snapshots" in ln]
+        self.assertEqual(len(line), 1, out)
+        self.assertEqual(line[0].count("-allowSnapshot"), 1, line[0])
+        self.assertIn("'hdfs dfsadmin -allowSnapshot %s'" % planned, line[0])
 
 
 class TestWebHdfsVerifyChecks(WebHdfsCycleTest):
