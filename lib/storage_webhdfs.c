@@ -946,7 +946,11 @@ static int nn_call(webhdfs *w, CURL *h, const wh_req *rq, wh_resp *rs, bool *amb
             } else if (rs->status == 401 && w->kerberos) {
                 return kerberos_refused(w, rq, w->nn_name[nn], err);
             } else {
-                set_active(w, nn);
+                /* A 307 proves nothing: a NameNode redirects CREATE and OPEN
+                 * without an HA check, even in standby. The caller follows
+                 * it; the next answer of another kind tells who is active. */
+                if (rs->status != 307)
+                    set_active(w, nn);
                 return 0;
             }
         } else if (fatal_curl(rs->cc)) {
@@ -1487,10 +1491,17 @@ static int verify_upload(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, in
 static int remote_checksum_h(webhdfs *w, CURL *h, const char *path, char *buf, size_t n,
                              ib_err *err);
 
+/* Whether the checksum computed with the assumed block size is the one the
+ * cluster computed over its blocks: a file no longer than either block size
+ * is a single block both ways, and a single block's MD5-of-MD5-of-CRC32C
+ * does not depend on the block size (crcPerBlock is 0). */
+static bool same_blocks(int64_t sent, int64_t assumed, int64_t block_size)
+{
+    return block_size == assumed || sent <= (block_size < assumed ? block_size : assumed);
+}
+
 /* Compare the checksum computed while streaming with the cluster's, when
- * the cluster uses the default algorithm and the block size we assumed. */
-/* Compare the checksum computed while streaming with the cluster's, when
- * the cluster uses the default algorithm and the block size we assumed. */
+ * the cluster uses the default algorithm and cut the file as we assumed. */
 static int verify_checksum(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, int64_t assumed,
                            int64_t block_size, ib_err *err)
 {
@@ -1499,8 +1510,9 @@ static int verify_checksum(webhdfs *w, CURL *h, const char *tmp, wh_upload *up, 
         return -1;
     if (ib_hdfs_checksum_final(up->sum, local, sizeof local) != 0)
         return ib_err_set(err, IB_E_INTERNAL, "webhdfs put %s: checksum buffer too small", tmp);
-    bool comparable = block_size == assumed && (strstr(remote, "CRC32C:") != NULL ||
-                                                strncmp(remote, "MD5-of-0MD5-of-0CRC32:", 22) == 0);
+    bool comparable =
+        same_blocks(up->sent, assumed, block_size) &&
+        (strstr(remote, "CRC32C:") != NULL || strncmp(remote, "MD5-of-0MD5-of-0CRC32:", 22) == 0);
     if (comparable && strcmp(remote, local) != 0)
         return ib_err_set(err, IB_E_CHECKSUM,
                           "webhdfs put %s: the cluster's checksum %s differs from the sent "
@@ -2115,6 +2127,7 @@ static int parse_namenode(const char *spec, int default_port, bool tls, char **b
         scheme = "https";
         p += 8;
     } else if (strncmp(p, "http://", 7) == 0) {
+        scheme = "http"; /* as written; the task check refuses it with "tls": true */
         p += 7;
     }
     size_t plen = strcspn(p, "/");

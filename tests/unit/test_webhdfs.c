@@ -535,6 +535,23 @@ static void test_failover_to_the_other_namenode(void **state)
     assert_int_equal(ib_webhdfs_active_namenode(s), 0);
 }
 
+/* A redirect is followed but not taken as proof that its NameNode is
+ * active (a standby one redirects CREATE and OPEN too). */
+static void test_redirect_is_no_proof_of_active(void **state)
+{
+    fixture *f = *state;
+    ib_err err;
+    assert_int_equal(put_pattern(f->st, "/backup/r", 5000, 5000, &err), 0);
+    admin(f, "/admin/state", "{\"active\": 1}", NULL);
+    ib_storage *s = open_as(f, "hdfs", 0);
+    assert_pattern(s, "/backup/r", 5000); /* OPEN: standby nn0, then a 307 from nn1 */
+    assert_int_equal(ib_webhdfs_active_namenode(s), 0);
+    ib_storage_info info;
+    assert_int_equal(s->drv->stat(s, "/backup/r", &info, &err), 0);
+    assert_int_equal(ib_webhdfs_active_namenode(s), 1);
+    ib_storage_free(s);
+}
+
 static void test_failover_when_namenode_is_down(void **state)
 {
     fixture g = *(fixture *)*state;
@@ -918,6 +935,57 @@ static void test_snapshots(void **state)
     free(names);
 }
 
+typedef struct swap_job {
+    fixture *f;
+    int64_t sums_before; /* nn0 GETFILECHECKSUM requests before the upload */
+    int rc;
+} swap_job;
+
+/* Once the uploader's GETFILECHECKSUM is held at the NameNode (a slow
+ * fault), after its length check, put other bytes in its temporary file. */
+static void *swap_temporary(void *arg)
+{
+    swap_job *j = arg;
+    for (int i = 0; i < 1000; i++) {
+        if (stat_number(j->f, "ops", "nn0 GETFILECHECKSUM") > j->sums_before)
+            break;
+        usleep(10000);
+    }
+    ib_storage *s = open_as(j->f, "hdfs", 0);
+    ib_err err;
+    j->rc = put_pattern(s, "/backup/v._COPYING_", 20000, 20000, &err);
+    ib_storage_free(s);
+    return NULL;
+}
+
+/* The first uploads of a handle assume 128 MiB blocks; a file within one
+ * block of either size has the same checksum whatever the block size, so
+ * it is compared before the cluster's block size is known. */
+static void checksum_of_first_small_upload(fixture *f)
+{
+    ib_err err;
+    ib_storage *fresh = open_as(f, "hdfs", 0);
+    assert_int_equal(put_pattern(fresh, "/backup/s", 65536, 65536, &err), 0);
+    ib_storage_free(fresh);
+
+    fresh = open_as(f, "hdfs", 0);
+    swap_job j = {.f = f, .sums_before = stat_number(f, "ops", "nn0 GETFILECHECKSUM")};
+    admin(f, "/admin/fault",
+          "{\"kind\": \"slow\", \"node\": \"nn0\", \"op\": \"GETFILECHECKSUM\", \"delay\": 3}",
+          NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, swap_temporary, &j), 0);
+    int rc = put_pattern(fresh, "/backup/v", 30000, 30000, &err);
+    pthread_join(th, NULL);
+    ib_storage_free(fresh);
+    assert_int_equal(j.rc, 0);
+    if (rc == 0)
+        fail_msg("a changed file of one block passed the checksum check");
+    assert_int_equal(err.code, IB_E_CHECKSUM);
+    assert_non_null(strstr(err.msg, "differs from the sent data's"));
+    admin(f, "/admin/clear", "{}", NULL);
+}
+
 static void test_checksum(void **state)
 {
     fixture *f = *state;
@@ -942,6 +1010,7 @@ static void test_checksum(void **state)
     /* A cluster with 64 KiB blocks: learnt from the first upload, then
      * several-block files are compared too. */
     admin(f, "/admin/config", "{\"default_blocksize\": 65536}", NULL);
+    checksum_of_first_small_upload(f);
     assert_int_equal(put_pattern(s, "/backup/m1", 200000, 200000, &err), 0);
     int64_t sums = stat_number(f, "ops", "dn GETFILECHECKSUM");
     assert_int_equal(put_pattern(s, "/backup/m2", 200000, 200000, &err), 0);
@@ -1305,6 +1374,7 @@ int main(void)
         T(test_list_paging_and_fallback),
         T(test_errors_are_mapped),
         T(test_failover_to_the_other_namenode),
+        T(test_redirect_is_no_proof_of_active),
         T(test_failover_when_namenode_is_down),
         T(test_transient_failures_are_retried),
         T(test_ambiguous_failures_resolved_by_state),
