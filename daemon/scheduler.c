@@ -144,6 +144,31 @@ static void catch_up(ibd *d, ibd_task *t, int64_t missed, time_t now)
     save_last_slot(d, t, latest_slot(&t->def->schedule, now));
 }
 
+/* A last slot later than now means the wall clock was stepped back after
+ * that slot was handled (it ran ahead, then NTP corrected it). Scheduling
+ * from it would keep the task silent until the clock catches up, possibly
+ * years. Unless it is just the next slot after now (a small step: that slot
+ * has run, the one after it is at most a period away), move it back to the
+ * latest slot at or before now: the next run is the first slot after now,
+ * with no catch-up, since no slot was missed. Returns true if it moved. */
+static bool rewind_future_slot(ibd *d, ibd_task *t, time_t now)
+{
+    const ib_schedule *s = &t->def->schedule;
+    if (t->last_slot <= (int64_t)now || ib_sched_next_after(s, now) == (time_t)t->last_slot)
+        return false;
+    char was[64];
+    ib_format_local_time((time_t)t->last_slot, was, sizeof was);
+    ibd_log_fields f = {.task = t->def->name};
+    ibd_log(LOG_WARNING, &f,
+            "task %s: its last handled slot %s is later than now (the system clock was "
+            "stepped back); rescheduling from now without a catch-up run",
+            t->def->name, was);
+    /* As for a new task when slot 0 is still ahead: now, so slot 0 is next. */
+    time_t latest = latest_slot(s, now);
+    save_last_slot(d, t, latest != (time_t)-1 ? latest : now);
+    return true;
+}
+
 void ibd_sched_task_added(ibd *d, ibd_task *t, const ib_task_record *rec, time_t now)
 {
     if (!is_periodic(t))
@@ -158,6 +183,8 @@ void ibd_sched_task_added(ibd *d, ibd_task *t, const ib_task_record *rec, time_t
         int64_t missed = ib_sched_count_between(s, (time_t)rec->last_slot, now);
         if (missed > 0)
             catch_up(d, t, missed, now);
+        else
+            rewind_future_slot(d, t, now);
     }
     schedule_next(d, t);
 }
@@ -181,6 +208,8 @@ void ibd_sched_task_changed(ibd *d, ibd_task *t, time_t now)
         t->last_slot = rec.last_slot;
         if (latest != (time_t)-1 && latest > (time_t)rec.last_slot)
             save_last_slot(d, t, latest);
+        else
+            rewind_future_slot(d, t, now);
         schedule_next(d, t);
     }
     ib_task_record_clear(&rec);
@@ -237,16 +266,24 @@ void ibd_sched_rearm(ibd *d)
         ibd_log_err("%s", err.msg);
 }
 
-static void on_wake(void *ctx, bool clock_changed)
+/* After a clock step: tasks whose last slot is now in the future. */
+static void rewind_future_slots(ibd *d, time_t now)
 {
-    ibd *d = ctx;
+    for (size_t i = 0; i < d->n_tasks; i++) {
+        ibd_task *t = d->tasks[i];
+        if (is_periodic(t) && rewind_future_slot(d, t, now))
+            schedule_next(d, t);
+    }
+}
+
+void ibd_sched_wake(ibd *d, time_t now, bool clock_changed)
+{
     if (d->stopping)
         return;
-    if (clock_changed)
+    if (clock_changed) {
         ibd_log_notice("the system clock changed; rechecking due times");
-    /* Wall time is re-read on every wake-up: the timer may fire early or late
-     * relative to it after clock changes. */
-    time_t now = time(NULL);
+        rewind_future_slots(d, now);
+    }
     ibd_heap_node *top;
     while ((top = ibd_heap_top(&d->heap)) && top->due <= now) {
         ibd_task *t = task_of(top);
@@ -256,6 +293,13 @@ static void on_wake(void *ctx, bool clock_changed)
     ibd_runs_pump(d);
     ibd_sched_rearm(d);
     ibd_on_runs_changed(d);
+}
+
+static void on_wake(void *ctx, bool clock_changed)
+{
+    /* Wall time is re-read on every wake-up: the timer may fire early or late
+     * relative to it after clock changes. */
+    ibd_sched_wake(ctx, time(NULL), clock_changed);
 }
 
 static int sync_task(ibd *d, ib_task *def, time_t now, ibd_task **out, ib_task_record *rec,

@@ -18,13 +18,19 @@ char *ibd_task_started_text(const ib_task *def);
 int ibd_sched_start(ibd *d, ib_taskset *set, ib_err *err);
 
 /* A task that (re)appears: schedule it from the store's record, catching up
- * on slots missed since its last handled slot. */
+ * on slots missed since its last handled slot; a last slot later than now
+ * (clock stepped back) is moved back to the latest slot at or before now. */
 void ibd_sched_task_added(ibd *d, ibd_task *t, const ib_task_record *rec, time_t now);
 /* A task whose definition changed while the daemon ran: new schedule from
  * now on, without catch-up. */
 void ibd_sched_task_changed(ibd *d, ibd_task *t, time_t now);
 /* A task leaving the scheduler (removed, or daemon exit). */
 void ibd_sched_task_removed(ibd *d, ibd_task *t);
+
+/* A wake-up of the timer at wall time now: after a clock step
+ * (clock_changed), first move back the last slots that are now in the
+ * future; then start the due tasks and re-arm. */
+void ibd_sched_wake(ibd *d, time_t now, bool clock_changed);
 
 /* Arm the timer for the earliest due task. */
 void ibd_sched_rearm(ibd *d);
