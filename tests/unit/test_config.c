@@ -158,6 +158,27 @@ static void test_setting_errors(void **state)
     expect_one("{\"log_level\": 1, \"log_level\": 2}", "/log_level", "duplicate key");
 }
 
+/* metrics_file: an absolute file path; no directory, no relative path (the
+ * settings are read before the state dir is known, docs/metrics.md). */
+static void test_metrics_file(void **state)
+{
+    (void)state;
+    write_file("iotdb-backupd.conf",
+               "{\"metrics_file\": \"/var/lib/iotdb-backupd/metrics/iotdb-backupd.prom\"}");
+    ib_config c;
+    assert_int_equal(ib_config_load(ROOT, &c, &D), 0);
+    assert_string_equal(c.metrics_file, "/var/lib/iotdb-backupd/metrics/iotdb-backupd.prom");
+    ib_config_free(&c);
+    assert_null(c.metrics_file);
+    expect_one("{\"metrics_file\": \"/var/lib/node_exporter/textfile/\"}", "/metrics_file",
+               "must name a file, not a directory: \"/var/lib/node_exporter/textfile/\"");
+    expect_one("{\"metrics_file\": \"/\"}", "/metrics_file",
+               "must name a file, not a directory: \"/\"");
+    expect_one("{\"metrics_file\": \"metrics/iotdb-backupd.prom\"}", "/metrics_file",
+               "must be an absolute path");
+    expect_one("{\"metrics_file\": 1}", "/metrics_file", "must be a string, got number");
+}
+
 static void test_all_errors_and_syntax(void **state)
 {
     (void)state;
@@ -298,6 +319,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_file_gives_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_valid_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_setting_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_errors_and_syntax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shipped_examples_are_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
