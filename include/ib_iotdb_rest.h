@@ -31,6 +31,13 @@ int ib_rest_load(ib_rest *r, const char *dir, ib_err *err);
  * tests and fuzzing. */
 int ib_rest_check_status(const char *body, ib_err *err);
 
+/* The "Database" column of a SHOW DATABASES answer body (REST v2 query
+ * answer: "column_names" and column-major "values"), as
+ * ib_rest_show_databases returns it; null cells are left out. -1 with
+ * IB_E_REST when the body is not a JSON object, has a non-200 "code", or
+ * lacks the column. Pure (no I/O): exposed for tests and fuzzing. */
+int ib_rest_parse_databases(const char *body, char ***names, size_t *n, ib_err *err);
+
 void ib_strv_free(char **v, size_t n);
 
 /* POST /rest/v2/nonQuery {"sql": sql}; timeout_ms 0 means the default (60 s). */

@@ -428,18 +428,41 @@ static int database_column(const cJSON *names)
     return -1;
 }
 
-static int collect_column(const cJSON *col, char ***names, size_t *n, ib_err *err)
+/* "a number", "an object", ...: what x is, for errors. */
+static const char *json_type_name(const cJSON *x)
+{
+    if (cJSON_IsNumber(x))
+        return "a number";
+    if (cJSON_IsBool(x))
+        return "a boolean";
+    if (cJSON_IsArray(x))
+        return "a list";
+    if (cJSON_IsString(x))
+        return "a string";
+    return "an object";
+}
+
+/* The names of column idx. A cell that is neither a string nor null is an
+ * error: skipping it could leave a database out of the backup unnoticed. */
+static int collect_column(const cJSON *col, int idx, char ***names, size_t *n, ib_err *err)
 {
     size_t cap = (size_t)cJSON_GetArraySize(col);
     char **v = calloc(cap ? cap : 1, sizeof *v);
     if (!v)
         return nomem(err);
-    size_t k = 0;
+    size_t k = 0, row = 0;
     const cJSON *x;
     cJSON_ArrayForEach(x, col)
     {
-        if (!cJSON_IsString(x))
+        row++;
+        if (cJSON_IsNull(x))
             continue; /* a null cell names nothing */
+        if (!cJSON_IsString(x)) {
+            ib_strv_free(v, k);
+            return ib_err_set(err, IB_E_REST,
+                              "SHOW DATABASES answer: values[%d][%zu] is %s, not a database name",
+                              idx, row - 1, json_type_name(x));
+        }
         if (!(v[k] = strdup(x->valuestring))) {
             ib_strv_free(v, k);
             return nomem(err);
@@ -461,11 +484,28 @@ static int databases_from_answer(const cJSON *j, char ***names, size_t *n, ib_er
     if (idx < 0)
         return ib_err_set(err, IB_E_REST, "SHOW DATABASES answer has no Database column");
     /* values is column-major; IoTDB sends [] when there is no row. */
+    if (values && !cJSON_IsArray(values) && !cJSON_IsNull(values))
+        return ib_err_set(err, IB_E_REST, "SHOW DATABASES answer: values is %s, not a list",
+                          json_type_name(values));
     const cJSON *col = cJSON_IsArray(values) ? cJSON_GetArrayItem(values, idx) : NULL;
     if (col && !cJSON_IsArray(col))
         return ib_err_set(err, IB_E_REST, "SHOW DATABASES answer: values[%d] is not a list", idx);
     static const cJSON empty = {.type = cJSON_Array};
-    return collect_column(col ? col : &empty, names, n, err);
+    return collect_column(col ? col : &empty, idx, names, n, err);
+}
+
+int ib_rest_parse_databases(const char *body, char ***names, size_t *n, ib_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    cJSON *j = parse_answer(body ? body : "", NULL, NULL, err);
+    if (!j)
+        return -1;
+    int rc = status_of(j, err);
+    if (rc == 0)
+        rc = databases_from_answer(j, names, n, err);
+    cJSON_Delete(j);
+    return rc;
 }
 
 int ib_rest_show_databases(ib_rest *r, char ***names, size_t *n, ib_err *err)

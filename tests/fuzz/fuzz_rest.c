@@ -1,8 +1,12 @@
-/* Fuzz target: IoTDB REST v2 answers (ib_rest_check_status) and the SQL
- * quoting of database paths (ib_rest_quote_path), both fed the input as a
+/* Fuzz target: IoTDB REST v2 answers (ib_rest_check_status, and
+ * ib_rest_parse_databases, the SHOW DATABASES answer parser) and the SQL
+ * quoting of database paths (ib_rest_quote_path), all fed the input as a
  * C string. Checks beyond memory errors, UB and leaks:
  * - a refused answer gives E_REST with a message free of control
  *   characters (the server's text must not forge log lines);
+ * - a SHOW DATABASES answer gives either E_REST (as above) and no names,
+ *   or names that are all non-NULL strings; an answer that parses is one
+ *   that ib_rest_check_status accepts;
  * - every node of a quoted path is a plain identifier or a backquoted one
  *   with its inner backquotes doubled (nothing can break out of the SQL
  *   statement), and for input without backquotes, unquoting gives the
@@ -79,18 +83,43 @@ static void check_quoted_path(const char *in, const char *q)
     free(back);
 }
 
+static void check_refusal(int rc, const ib_err *err)
+{
+    FUZZ_CHECK(rc == 0 || rc == -1);
+    if (rc != 0) {
+        FUZZ_CHECK(err->code == IB_E_REST);
+        FUZZ_CHECK(err->msg[0] != '\0');
+        FUZZ_CHECK(fuzz_no_control(err->msg));
+    }
+}
+
+static void check_databases(const char *text, int status_rc)
+{
+    char **names = NULL;
+    size_t n = 0;
+    ib_err err;
+    ib_err_clear(&err);
+    int rc = ib_rest_parse_databases(text, &names, &n, &err);
+    check_refusal(rc, &err);
+    if (rc != 0) {
+        FUZZ_CHECK(names == NULL && n == 0);
+        return;
+    }
+    FUZZ_CHECK(status_rc == 0);
+    FUZZ_CHECK(names != NULL);
+    for (size_t i = 0; i < n; i++)
+        FUZZ_CHECK(names[i] != NULL);
+    ib_strv_free(names, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = fuzz_cstring(data, size);
     ib_err err;
     ib_err_clear(&err);
     int rc = ib_rest_check_status(text, &err);
-    FUZZ_CHECK(rc == 0 || rc == -1);
-    if (rc != 0) {
-        FUZZ_CHECK(err.code == IB_E_REST);
-        FUZZ_CHECK(err.msg[0] != '\0');
-        FUZZ_CHECK(fuzz_no_control(err.msg));
-    }
+    check_refusal(rc, &err);
+    check_databases(text, rc);
     char *q = ib_rest_quote_path(text);
     FUZZ_CHECK(q != NULL);
     check_quoted_path(text, q);

@@ -396,6 +396,74 @@ static void test_check_status(void **state)
     assert_int_equal(ib_rest_check_status(NULL, &err), -1);
 }
 
+/* Parse body as a SHOW DATABASES answer: -1 with an E_REST message holding
+ * part. */
+static void expect_databases_error(const char *body, const char *part)
+{
+    char **names = NULL;
+    size_t n = 7;
+    ib_err err;
+    ib_err_clear(&err);
+    assert_int_equal(ib_rest_parse_databases(body, &names, &n, &err), -1);
+    assert_null(names);
+    assert_int_equal(n, 0);
+    assert_int_equal(err.code, IB_E_REST);
+    if (!strstr(err.msg, part))
+        fail_msg("for %s: got \"%s\", want \"%s\"", body, err.msg, part);
+}
+
+static void test_parse_databases(void **state)
+{
+    (void)state;
+    char **names = NULL;
+    size_t n = 0;
+    ib_err err;
+    /* IoTDB 1.x: column-major values, a null cell left out. */
+    const char *good =
+        "{\"expressions\":null,\"column_names\":[\"Database\",\"SchemaReplicationFactor\","
+        "\"DataReplicationFactor\",\"TimePartitionInterval\"],\"timestamps\":null,"
+        "\"values\":[[\"root.ln\",null,\"root.sgcc\"],[1,1,1],[1,1,1],[604800000,604800000,"
+        "604800000]]}";
+    assert_int_equal(ib_rest_parse_databases(good, &names, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "root.ln");
+    assert_string_equal(names[1], "root.sgcc");
+    ib_strv_free(names, n);
+    /* 2.x lower case, 0.13 "storage group" not first; no rows. */
+    assert_int_equal(ib_rest_parse_databases("{\"column_names\":[\"ttl\",\"storage group\"],"
+                                             "\"values\":[[0],[\"root.old\"]]}",
+                                             &names, &n, &err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "root.old");
+    ib_strv_free(names, n);
+    assert_int_equal(ib_rest_parse_databases("{\"column_names\":[\"database\"],\"values\":[]}",
+                                             &names, &n, &err),
+                     0);
+    assert_int_equal(n, 0);
+    ib_strv_free(names, n);
+
+    /* Missing or unrecognised columns. */
+    expect_databases_error("{\"values\":[[\"root.ln\"]]}", "answer has no column_names");
+    expect_databases_error("{\"column_names\":[\"Version\",\"BuildInfo\"],\"values\":[]}",
+                           "answer has no Database column");
+    /* Wrong types. */
+    expect_databases_error("{\"column_names\":\"Database\",\"values\":[]}",
+                           "answer has no column_names");
+    expect_databases_error("{\"column_names\":[\"Database\"],\"values\":{\"a\":1}}",
+                           "SHOW DATABASES answer: values is an object, not a list");
+    expect_databases_error("{\"column_names\":[\"Database\"],\"values\":[\"root.ln\"]}",
+                           "SHOW DATABASES answer: values[0] is not a list");
+    expect_databases_error("{\"column_names\":[\"TTL\",\"Database\"],"
+                           "\"values\":[[0,0],[\"root.ln\",42]]}",
+                           "SHOW DATABASES answer: values[1][1] is a number, not a database name");
+    /* Not an answer at all, or a refusal. */
+    expect_databases_error("<html>502 Bad Gateway</html>", "not a JSON object");
+    expect_databases_error(NULL, "not a JSON object");
+    expect_databases_error("{\"code\":803,\"message\":\"No permissions\"}",
+                           "code 803: No permissions");
+}
+
 static void check_quote(const char *in, const char *want)
 {
     char *q = ib_rest_quote_path(in);
@@ -433,6 +501,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_password_file_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_line_endings, setup, teardown),
         cmocka_unit_test(test_check_status),
+        cmocka_unit_test(test_parse_databases),
         cmocka_unit_test(test_quote_path),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
