@@ -57,7 +57,9 @@ int ib_source_select(const ib_source *src, const char *const *available, size_t 
  * directories (of one data dir) are one unit, since compaction moves files
  * between them: a unit with a compaction log, or whose listing of either
  * space changes between two scans, is rescanned (bounded), then reported as
- * IB_E_SOURCE_BUSY. */
+ * IB_E_SOURCE_BUSY. A database of src->databases (named) with no staged file
+ * in any data dir is IB_E_SOURCE_MISSING; any other selected database
+ * without files is logged as a warning. */
 int ib_snapshot_take(const ib_source *src, const char *const *databases, size_t n_databases,
                      const char *staging_root, const char *name, const ib_source_events *ev,
                      ib_snapshot **out, ib_err *err);

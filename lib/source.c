@@ -1073,6 +1073,52 @@ static int copy_databases(ib_snapshot *s, const char *const *dbs, size_t n, ib_e
     return 0;
 }
 
+static size_t files_of(const ib_snapshot *s, const char *db)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_files; i++)
+        if (strcmp(s->files[i].database, db) == 0)
+            n++;
+    return n;
+}
+
+/* A database named in source.databases without one sealed file is "data to
+ * be backed up does not exist", even when SHOW DATABASES lists it or its
+ * directory exists: a copy without it is no backup of it. A database only
+ * matched by a pattern is a warning: patterns select what happens to be
+ * there. */
+static int check_content(const ib_source *src, const ib_snapshot *s, const ib_source_events *ev,
+                         ib_err *err)
+{
+    char dirs[512], missing[512] = "";
+    join_dirs(src, dirs, sizeof dirs);
+    size_t n_missing = 0, used = 0;
+    for (size_t i = 0; i < s->n_databases; i++) {
+        const char *db = s->databases[i];
+        if (files_of(s, db) > 0)
+            continue;
+        if (!sv_contains((const char *const *)src->databases, src->n_databases, db)) {
+            log_msg(ev, LOG_WARNING,
+                    "database %s has no sealed TsFiles in %s: the copy holds nothing of it", db,
+                    dirs);
+            continue;
+        }
+        int w =
+            snprintf(missing + used, sizeof missing - used, "%s\"%s\"", n_missing ? ", " : "", db);
+        if (w > 0 && (size_t)w < sizeof missing - used)
+            used += (size_t)w;
+        n_missing++;
+    }
+    if (n_missing == 0)
+        return 0;
+    return ib_err_set(err, IB_E_SOURCE_MISSING,
+                      "data to be backed up does not exist: database%s %s %s no sealed TsFiles "
+                      "in %s; HINT: a database that exists but has no sealed data yet needs data "
+                      "written and flushed (FLUSH, or source.rest so that each run flushes), or "
+                      "remove it from source.databases",
+                      n_missing > 1 ? "s" : "", missing, n_missing > 1 ? "have" : "has", dirs);
+}
+
 int ib_snapshot_take(const ib_source *src, const char *const *databases, size_t n_databases,
                      const char *staging_root, const char *name, const ib_source_events *ev,
                      ib_snapshot **out, ib_err *err)
@@ -1088,6 +1134,8 @@ int ib_snapshot_take(const ib_source *src, const char *const *databases, size_t 
         rc = prepare_staging(staging_root, name, ev, &s->staging_dir, err);
     for (size_t k = 0; k < src->n_data_dirs && rc == 0; k++)
         rc = walk_data_dir(&c, src, k, (const char *const *)s->databases, s->n_databases, err);
+    if (rc == 0)
+        rc = check_content(src, s, ev, err);
     if (rc != 0) {
         ib_snapshot_free(s);
         return -1;

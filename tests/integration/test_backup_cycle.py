@@ -252,6 +252,11 @@ class TestNeverLoseData(BackupCycleTest):
         proc = self.start_run()
         worker = self.worker_of(d)
         self.wait_files(5)
+        # The run's snapshot: hard links that pin IoTDB's TsFiles.
+        staging_root = os.path.join(self.sb.state_dir, "staging")
+        staged = os.listdir(staging_root)
+        self.assertEqual(len(staged), 1, staged)
+        staging = os.path.join(staging_root, staged[0])
         kill(d, worker)
         ibtest.wait_for(lambda: not alive(worker), timeout=10, what="the worker to die")
         out, err = proc.communicate(timeout=ibtest.scaled(60))
@@ -267,6 +272,9 @@ class TestNeverLoseData(BackupCycleTest):
 
         if not d.running():
             d = self.sb.start_daemon()
+        # The killed run is recorded (the daemon that saw its worker die did
+        # it, or the next one at start-up), and its staging is gone.
+        self.assertFalse(os.path.lexists(staging), "%s left behind" % staging)
         res = self.run_task()
         self.assertEqual(res["files_total"], self.total)
         self.assertEqual(res["files_sent"], self.total - complete, res)
@@ -275,7 +283,19 @@ class TestNeverLoseData(BackupCycleTest):
         self.assertRestores(res["copy"], self.expected)
 
     def test_sigkill_worker_mid_copy(self):
-        self.assertRepairs(lambda d, worker: os.kill(worker, signal.SIGKILL))
+        # Removing the staging never follows a symlink out of it.
+        outside = os.path.join(self.sb.root, "outside")
+        os.makedirs(outside)
+        with open(os.path.join(outside, "keep"), "w") as f:
+            f.write("not staging\n")
+
+        def kill(d, worker):
+            staging_root = os.path.join(self.sb.state_dir, "staging")
+            for run in os.listdir(staging_root):
+                os.symlink(outside, os.path.join(staging_root, run, "link-out"))
+            os.kill(worker, signal.SIGKILL)
+        self.assertRepairs(kill)
+        self.assertEqual(os.listdir(outside), ["keep"])
 
     def test_sigkill_daemon_mid_copy(self):
         self.assertRepairs(lambda d, worker: d.kill())
@@ -289,6 +309,21 @@ class TestFailures(BackupCycleTest):
         res = self.run_task(expect="failed")
         self.assertEqual(res["error_code"], "E_SOURCE_MISSING")
         self.assertIn(self.data, res["error"])
+
+    def test_named_database_without_sealed_files(self):
+        """No REST (no flush): a named database whose directory holds only a
+        working file has nothing to back up; the run fails E_SOURCE_MISSING."""
+        part = os.path.join(self.data, "sequence", "root.empty", "1", "2790")
+        os.makedirs(part)
+        with open(os.path.join(part, "1-1-0-0.tsfile"), "wb") as f:
+            f.write(b"TsFile\x03")  # a working file: no .resource yet
+        self.write_task(databases=["root.ln", "root.empty"])
+        self.sb.start_daemon()
+        res = self.run_task(expect="failed")
+        self.assertEqual(res["error_code"], "E_SOURCE_MISSING", res)
+        self.assertIn('database "root.empty" has no sealed TsFiles', res["error"])
+        self.assertIn("HINT", res["error"])
+        self.assertFalse(os.listdir(self.sb.backup_dir), "a failed run must not start a copy")
 
     def test_unreadable_file_keeps_copies(self):
         self.write_task()
@@ -405,6 +440,24 @@ class TestWithRest(BackupCycleTest):
         self.assertEqual(res["error_code"], "E_REST")
         self.assertIn("flush", res["error"])
         self.assertFalse(os.listdir(self.sb.backup_dir), "a failed flush must not start a copy")
+
+    def test_named_database_without_data_fails(self):
+        """SHOW DATABASES lists root.empty, but it has no sealed file (no
+        directory at all): a run naming it fails E_SOURCE_MISSING before it
+        starts a copy, with a hint."""
+        url = self.start_rest("--databases", "root.empty")
+        task = self.sb.local_task(self.data, databases=["root.ln", "root.empty"])
+        task["source"]["rest"] = {"url": url, "user": "root",
+                                  "password_file": self.password_file}
+        self.sb.write_task("cycle", task)
+        self.sb.start_daemon()
+        res = self.run_task(expect="failed")
+        self.assertEqual(res["error_code"], "E_SOURCE_MISSING", res)
+        self.assertIn('database "root.empty" has no sealed TsFiles in %s' % self.data,
+                      res["error"])
+        self.assertIn("HINT", res["error"])
+        self.assertNotIn("root.ln", res["error"])
+        self.assertFalse(os.listdir(self.sb.backup_dir), "a failed run must not start a copy")
 
     def test_verify_with_rest(self):
         url = self.start_rest()

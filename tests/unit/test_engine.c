@@ -885,6 +885,35 @@ static void test_missing_database(void **state)
     assert_non_null(strstr(err.msg, "root.nope"));
 }
 
+/* A named database whose directory holds no sealed TsFile (no REST, so no
+ * flush) fails the run before the target is touched; one only a pattern
+ * matched is a warning. */
+static void test_named_database_without_files(void **state)
+{
+    fx *f = *state;
+    fill_state0(f, 0, 0);
+    make_tsfile(f, 0, "sequence/root.e/4/0/1-1-0-0.tsfile", 900, 9);    /* working */
+    make_tsfile(f, 0, "unsequence/root.p/5/0/1-1-0-0.tsfile", 900, 10); /* working */
+    char *dbs[] = {"root.a", "root.e"};
+    f->task.source.databases = dbs;
+    f->task.source.n_databases = 2;
+    events e;
+    ib_backup_result res;
+    ib_err err;
+    assert_int_equal(backup(f, IB_BACKUP_FULL, 0, &e, &res, &err), -1);
+    assert_int_equal(err.code, IB_E_SOURCE_MISSING);
+    assert_non_null(strstr(err.msg, "database \"root.e\" has no sealed TsFiles"));
+    assert_non_null(strstr(err.msg, f->data[0]));
+    assert_non_null(strstr(err.msg, "HINT"));
+    assert_false(exists(f->task_dir));
+
+    f->task.source.n_databases = 1;
+    f->patterns[0] = "^root\\.(b|p)$";
+    assert_int_equal(backup(f, IB_BACKUP_FULL, 0, &e, &res, &err), 0);
+    assert_int_equal(res.files_total, STATE0_FILES);
+    assert_non_null(strstr(e.log, "database root.p has no sealed TsFiles"));
+}
+
 /* A directory where a sealed TsFile should be: the run must fail clearly and
  * leave the earlier copy alone. */
 static void test_unreadable_source_file(void **state)
@@ -1212,6 +1241,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_needs_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_data_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_named_database_without_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_source_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_out_of_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_several_data_dirs, setup, teardown),

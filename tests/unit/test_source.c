@@ -511,6 +511,77 @@ static void test_spaces_are_one_unit(void **state)
     assert_non_null(strstr(e.log, "/" UNSEQ ": compaction in progress"));
 }
 
+/* Select as the engine does (available: SHOW DATABASES with REST, NULL for
+ * the directories on disk), then take the snapshot. */
+static int select_and_take(fixture *f, const ib_source *src, const char *const *available,
+                           size_t n_available, events *e, ib_snapshot **s, ib_err *err)
+{
+    ib_source_events ev = make_ev(e);
+    char **sel = NULL;
+    size_t n_sel = 0;
+    ib_err_clear(err);
+    *s = NULL;
+    if (ib_source_select(src, available, n_available, &ev, &sel, &n_sel, err) != 0)
+        fail_msg("select failed: %s", err->msg);
+    int rc =
+        ib_snapshot_take(src, (const char *const *)sel, n_sel, f->staging, "run-1", &ev, s, err);
+    ib_strv_free(sel, n_sel);
+    return rc;
+}
+
+/* A named database without one sealed file is "data to be backed up does not
+ * exist": with REST (SHOW DATABASES lists it, no directory at all) and
+ * without (its directory exists, holding a working file only). A database
+ * only a pattern matched is a warning. */
+static void test_named_database_without_files(void **state)
+{
+    fixture *f = *state;
+    put_sealed(f->data, PART "/100-1-0-0.tsfile", 10);
+    put_str(f->data, "sequence/root.empty/3/2790/5-5-0-0.tsfile", "TsFile\x03"); /* working */
+    char *dirs[1];
+    char *named[] = {"root.ln", "root.empty"};
+    ib_source src = one_dir(f, dirs);
+    src.databases = named;
+    src.n_databases = 2;
+    events e = {0};
+    ib_snapshot *s = NULL;
+    ib_err err;
+    char staged[512];
+    path_of(staged, sizeof staged, f->staging, "run-1");
+
+    /* No REST: the directories on disk. */
+    assert_int_equal(select_and_take(f, &src, NULL, 0, &e, &s, &err), -1);
+    assert_null(s);
+    assert_int_equal(err.code, IB_E_SOURCE_MISSING);
+    assert_non_null(strstr(err.msg, "data to be backed up does not exist: database \"root.empty\" "
+                                    "has no sealed TsFiles in"));
+    assert_non_null(strstr(err.msg, f->data));
+    assert_non_null(strstr(err.msg, "HINT"));
+    assert_false(exists(staged));
+
+    /* REST: SHOW DATABASES lists root.void, which has no directory. */
+    const char *shown[] = {"root.ln", "root.void", "root.empty"};
+    named[1] = "root.void";
+    assert_int_equal(select_and_take(f, &src, shown, 3, &e, &s, &err), -1);
+    assert_int_equal(err.code, IB_E_SOURCE_MISSING);
+    assert_non_null(strstr(err.msg, "\"root.void\" has no sealed TsFiles"));
+    assert_null(strstr(err.msg, "root.ln"));
+
+    /* Matched by a pattern only: a warning, the run goes on. */
+    char *patterns[] = {"^root\\.(void|empty)$"};
+    src.n_databases = 1;
+    src.database_patterns = patterns;
+    src.n_database_patterns = 1;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(select_and_take(f, &src, shown, 3, &e, &s, &err), 0);
+    assert_int_equal(s->n_files, 2);
+    assert_int_equal(s->n_databases, 3);
+    assert_int_equal(e.warnings, 2);
+    assert_non_null(strstr(e.log, "database root.empty has no sealed TsFiles"));
+    assert_non_null(strstr(e.log, "database root.void has no sealed TsFiles"));
+    ib_snapshot_free(s);
+}
+
 static void test_several_data_dirs(void **state)
 {
     fixture *f = *state;
@@ -965,6 +1036,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_insertion_compaction_between_spaces, make_fixture,
                                         drop_fixture),
         cmocka_unit_test_setup_teardown(test_spaces_are_one_unit, make_fixture, drop_fixture),
+        cmocka_unit_test_setup_teardown(test_named_database_without_files, make_fixture,
+                                        drop_fixture),
         cmocka_unit_test_setup_teardown(test_several_data_dirs, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_staging_lifecycle, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_missing_data_dir, make_fixture, drop_fixture),
