@@ -9,8 +9,11 @@ test_webhdfs_cycle.py (failover mid-run, DataNode down, 503 storm, reset
 mid-body, space quota, safe mode) and test_backup_cycle.py (data dir gone,
 unreadable file, target out of space, REST flush refused)."""
 
+import glob
+import itertools
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -324,6 +327,115 @@ class TestLocalSourceFaults(LocalFaults):
             self.states[res["copy"]] = got
         self.assertIntact()
         self.recovers()
+
+    def test_insertion_compaction_racing_the_snapshot(self):
+        """Insertion compaction moves unsequence files into sequence/ while
+        runs stage (three runs): a successful copy holds every file that
+        existed all through the run exactly once, in one of the two spaces,
+        byte for byte; files sealed during the run at most once. Else the run
+        fails busy naming the partition."""
+        staging = os.path.join(self.sb.root, "staging")
+        self.start(settings={"log_level": "debug", "staging_dir": staging})
+        self.baseline()
+        some = sorted(p for p in expected_tree(self.data)
+                      if p.startswith("unsequence/") and p.endswith(".tsfile"))[0]
+        rel_un = os.path.dirname(some)
+        part = rel_un.split("/", 1)[1]
+        rel_seq = "sequence/" + part
+        un, seq = os.path.join(self.data, rel_un), os.path.join(self.data, rel_seq)
+        os.makedirs(seq, exist_ok=True)
+        outcomes = []
+        for rnd in range(3):
+            with InsertionRacer(rnd, staging, un, seq) as racer:
+                r = self.sb.ctl("run", "cycle", "--wait", "--json", timeout=120)
+                res = json.loads(r.stdout)
+            self.assertTrue(racer.moved, "the racer did not run")
+            outcomes.append(res["result"])
+            if res["result"] == "failed":
+                note_outcome(self, res)
+                self.assertEqual(res.get("error_code"), "E_SOURCE_BUSY", res)
+                self.assertIn(part, res["error"])
+                continue
+            self.assertEqual(res["result"], "succeeded", res)
+            got = self.restore(res["copy"], label="inserted-%d" % rnd)
+            for name, body in racer.data.items():
+                places = [rel_un + "/" + name]
+                if name in racer.moved:
+                    places.append(rel_seq + "/" + racer.moved[name])
+                found = [p for p in places if p in got]
+                if name in racer.before:
+                    self.assertEqual(len(found), 1, "%s: in the copy as %s" % (name, found))
+                else:
+                    self.assertLessEqual(len(found), 1, "%s: in the copy as %s" % (name, found))
+                for p in found:
+                    self.assertTrue(got[p] == body, p)
+                    self.assertIn(p + ".resource", got)
+            self.states[res["copy"]] = got
+        print("insertion racer outcomes: %s" % outcomes)
+        self.assertIntact()
+        self.recovers()
+
+
+class InsertionRacer:
+    """IoTDB's insertion compaction on one partition: seal unsequence files,
+    and move them into sequence/ the way IoTDB does (log, hard link under a
+    new name, delete the source, remove the log). It starts when the run's
+    snapshot does (its staging dir appears) and moves files in bursts with
+    pauses, so that a rescan can find the partition still."""
+
+    def __init__(self, rnd, staging, un, seq):
+        self.rnd, self.staging, self.un, self.seq = rnd, staging, un, seq
+        self.data = {}  # unsequence name -> bytes of every racing TsFile
+        self.moved = {}  # unsequence name -> its name in sequence/
+        self.counter = itertools.count()
+        self.stop = threading.Event()
+        self.before = [self.seal() for _ in range(20)]  # there all through the run
+        self.thread = threading.Thread(target=self.race, daemon=True)
+
+    def seal(self):
+        i = next(self.counter)
+        base = 100000 * (self.rnd + 1) + i
+        name = "%d-%d-0-0.tsfile" % (3000000000000 + base, base)
+        body = b"TsFile\x03" + os.urandom(512) + b"TsFile"
+        with open(os.path.join(self.un, name), "wb") as f:
+            f.write(body)
+        tmp = os.path.join(self.un, name + ".resource.temp")
+        with open(tmp, "wb") as f:
+            f.write(b"\x01" + os.urandom(16))
+        os.rename(tmp, os.path.join(self.un, name + ".resource"))  # sealed now
+        self.data[name] = body
+        return name
+
+    def insert(self, name):
+        new = name.replace("-0-0.tsfile", "-0-1.tsfile")
+        log = os.path.join(self.seq, new + ".insertion-compaction.log")
+        with open(log, "w") as f:
+            f.write(name + "\n")
+        for suffix in ("", ".resource"):
+            os.link(os.path.join(self.un, name + suffix), os.path.join(self.seq, new + suffix))
+        for suffix in ("", ".resource"):
+            os.remove(os.path.join(self.un, name + suffix))
+        os.remove(log)
+        self.moved[name] = new
+
+    def race(self):
+        while not self.stop.is_set() and not glob.glob(os.path.join(self.staging, "run-*")):
+            time.sleep(0.0005)
+        pending = list(self.before)
+        while not self.stop.is_set():
+            for _ in range(3):
+                insert_now = pending.pop(0) if pending else self.seal()
+                self.insert(insert_now)
+                pending.append(self.seal())
+            time.sleep(random.uniform(0.01, 0.06))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
 
 
 class TestRestFaults(LocalFaults):
