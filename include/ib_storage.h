@@ -118,11 +118,16 @@ int ib_storage_open(const ib_target *target, double bandwidth_mbps, ib_storage *
 
 /* Kerberos for a RemoteHDFS target with auth mode kerberos: point MIT krb5
  * at a private credential cache <state_dir>/krb5cc_<task_name> and at the
- * task's keytab as the client keytab (KRB5CCNAME, KRB5_CLIENT_KTNAME), so
- * that GSSAPI, asked by libcurl's SPNEGO, gets and renews tickets by itself.
- * Refuses a keytab that other users may read or write, or that this user
- * cannot read (with a HINT). Changes this process's environment: call from a program's main thread
- * before other threads start. Does nothing for other targets. */
+ * task's keytab as the client keytab (KRB5CCNAME, KRB5_CLIENT_KTNAME), and
+ * put initial tickets for target.auth.principal from the keytab into that
+ * cache (as kinit -k -t does) unless it already holds that principal's TGT
+ * for more than a few minutes. GSSAPI, asked by libcurl's SPNEGO, then
+ * uses the cache's principal and refreshes its tickets from the keytab.
+ * Refuses a keytab that is missing, that other users may read or write,
+ * that this user cannot read or that lacks the principal, and tickets the
+ * KDC refuses (IB_E_TARGET_AUTH naming principal, keytab and krb5's reason,
+ * with a HINT). Changes this process's environment: call from a program's
+ * main thread before other threads start. Does nothing for other targets. */
 int ib_storage_kerberos_env(const ib_target *target, const char *state_dir, const char *task_name,
                             ib_err *err);
 

@@ -6,13 +6,17 @@ short name, hadoop.auth cookie), and the real daemon and CLI with a
 RemoteHDFS task in auth mode kerberos.
 
 Checked: a backup, an incremental and a restore authenticate as the task's
-principal, with tickets the GSSAPI library gets from the task's keytab into
-the private cache <state-dir>/krb5cc_<task>, and the files on HDFS belong to
-the principal's short name; a stale keytab and a principal the KDC does not
-know fail the run with an error naming the principal and the keytab, and no
-secret in the log; a keytab others can read is refused; after the tickets
-expire (a 12 s ticket lifetime, a 1 s clock skew) the next run gets fresh
-ones by itself.
+principal, with tickets the program gets for that principal from the task's
+keytab (kinit's steps with MIT krb5) into the private cache
+<state-dir>/krb5cc_<task>, and the files on HDFS belong to the principal's
+short name; a cache still good for long is used without asking the KDC; a
+keytab whose FIRST entry is another principal still authenticates as the
+task's; a principal the keytab lacks, a stale keytab and a principal the KDC
+does not know fail the run with an error naming the principal and the
+keytab, and no secret in the log; a keytab others can read is refused; after
+the tickets expire (an 8 s ticket lifetime, a 1 s clock skew) the next run
+gets fresh ones, and GSSAPI itself (libcurl's SPNEGO, as curl runs it)
+refreshes the cache's principal from the client keytab.
 
 Needs Debian's krb5-kdc, krb5-admin-server, krb5-user and python3-gssapi
 (.ci/install-deps installs them); skipped with that message otherwise."""
@@ -37,6 +41,17 @@ TASK = "kerb"
 # Principals are <SHORT><n>/localhost: service-style, which Hadoop's DEFAULT
 # auth_to_local rule maps to the first part.
 SHORT = "iotdb-backup"
+# Another principal of the realm, put first in a keytab to show that the
+# task's principal is the one used, whatever the keytab's order.
+DECOY = "decoy"
+
+
+def curl_has_spnego():
+    try:
+        out = subprocess.run(["curl", "-V"], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "SPNEGO" in out
 
 
 def gssapi_python():
@@ -173,6 +188,28 @@ class KerberosTest(BackupCycleTest):
                     out[k] = out.get(k, 0) + v
         return out
 
+    def add_decoy(self, keytab):
+        """Another principal of the realm, its keys first in keytab."""
+        decoy = self.realm.add_principal("%s%d/localhost" % (DECOY, self.n_principals),
+                                         keytab=keytab)
+        return decoy
+
+    def tgt(self):
+        """(start, end) of the TGT in the task's cache."""
+        tgt = [t for t in self.realm.klist("FILE:" + self.cache) if t[2].startswith("krbtgt/")]
+        self.assertEqual(len(tgt), 1, tgt)
+        return tgt[0][:2]
+
+    def wait_for_expiry(self, life):
+        """Sleep past the end of every ticket in the cache and the 1 s clock
+        skew: the KDC and the NameNode would refuse them now. (klist prints
+        local time, which time.mktime reads back.)"""
+        ends = [time.mktime(time.strptime(t[1], "%m/%d/%y %H:%M:%S"))
+                for t in self.realm.klist("FILE:" + self.cache)]
+        self.assertTrue(ends)
+        self.assertLessEqual(max(ends) - time.time(), life + 1)
+        time.sleep(max(0.0, max(ends) + 2.5 - time.time()))
+
     def tickets(self):
         """Server principals of the tickets in the task's cache."""
         return [t[2] for t in self.realm.klist("FILE:" + self.cache)]
@@ -206,6 +243,7 @@ class KerberosTest(BackupCycleTest):
         tickets = self.tickets()
         self.assertIn("krbtgt/%s@%s" % (self.realm.name, self.realm.name), tickets)
         self.assertIn(self.realm.principal("HTTP/localhost"), tickets)
+        self.assertEqual(self.realm.cache_principal("FILE:" + self.cache), self.principal)
 
         # Without a cache (deleted, or a new host), the keytab is enough.
         os.remove(self.cache)
@@ -217,11 +255,15 @@ class KerberosTest(BackupCycleTest):
         self.assertTrue(os.path.exists(self.cache))
         self.assertEqual(list(self.owners(task_dir)), [self.short])
 
-        # The CLI authenticates the same way (its own environment).
+        # The CLI authenticates the same way (its own environment). The
+        # cache's TGT is good for a day: no process asks the KDC for another.
+        as_reqs = self.realm.as_requests(self.principal)
+        self.assertGreater(as_reqs, 0)
         for c in self.copies_kerb():
             self.assertTrue(c["valid"], c)
             self.assertRestoresKerb(c["name"], states[c["name"]])
         self.assertEqual(self.ctl("verify", TASK).returncode, 0)
+        self.assertEqual(self.realm.as_requests(self.principal), as_reqs)
 
     def copies_kerb(self):
         r = self.ctl("copies", TASK, "--json")
@@ -246,6 +288,45 @@ class KerberosTest(BackupCycleTest):
         log = self.sb.daemons[-1].log()
         for secret in ("Negotiate ", "hadoop.auth=", "Authorization"):
             self.assertNotIn(secret, log + msg)
+
+    def test_task_principal_second_in_the_keytab(self):
+        decoy = self.add_decoy(self.keytab)
+        self.realm.add_principal(self.principal, keytab=self.keytab)
+        self.assertEqual(self.realm.keytab_principals(self.keytab)[:1], [decoy])
+        self.assertIn(self.principal, self.realm.keytab_principals(self.keytab))
+        self.write_task()
+        self.start()
+        before = self.stats()
+        self.first_run()
+        # krb5 alone would have taken the keytab's first principal.
+        self.assertEqual(self.realm.cache_principal("FILE:" + self.cache), self.principal)
+        self.assertEqual(list(self.owners(self.task_dir())), [self.short])
+        principals = self.stats()["principals"][len(before["principals"]):]
+        self.assertTrue(principals)
+        self.assertEqual(set(principals), {self.principal})
+        self.assertEqual(self.realm.as_requests(decoy), 0)
+
+    def test_principal_not_in_the_keytab_is_refused(self):
+        decoy = self.add_decoy(self.keytab)
+        self.realm.add_principal(self.principal)  # known to the KDC, not exported
+        self.write_task()
+        self.start()
+        before = self.stats()
+        res = self.run_task(expect="failed")
+        self.assertEqual(res.get("error_code"), "E_TARGET_AUTH", res)
+        msg = res.get("error", "")
+        self.assertIn("keytab %s has no key for principal %s" % (self.keytab, self.principal),
+                      msg)
+        self.assertIn("HINT: klist -k %s lists the principals it holds" % self.keytab, msg)
+        # Refused before any request: no KDC exchange, nothing on HDFS.
+        self.assertEqual(self.realm.as_requests(self.principal), 0)
+        self.assertEqual(self.realm.as_requests(decoy), 0)
+        self.assertEqual(self.stats()["principals"], before["principals"])
+        self.assertEqual(self.hdfs.ls("/backup"), [])
+        self.assertFalse(os.path.exists(self.cache))
+        r = self.ctl("copies", TASK)
+        self.assertRc(r, 1)
+        self.assertIn("has no key for principal %s" % self.principal, r.stderr)
 
     def test_stale_keytab_fails_naming_principal_and_keytab(self):
         self.realm.add_principal(self.principal, keytab=self.keytab)
@@ -287,19 +368,17 @@ class KerberosTest(BackupCycleTest):
 
     def test_expired_tickets_are_renewed_from_the_keytab(self):
         life = 8
+        # The task's principal second in its keytab: every renewal below
+        # must still be for it.
+        self.add_decoy(self.keytab)
         self.realm.add_principal(self.principal, keytab=self.keytab, max_life="%d seconds" % life)
         self.write_task()
         self.start()
         self.first_run()
-        tgt = [t for t in self.realm.klist("FILE:" + self.cache) if t[2].startswith("krbtgt/")]
-        self.assertEqual(len(tgt), 1, tgt)
-        # Past the end of every ticket in the cache and the 1 s clock skew:
-        # the KDC and the NameNode would refuse them now. (klist prints
-        # local time, which time.mktime reads back.)
-        ends = [time.mktime(time.strptime(t[1], "%m/%d/%y %H:%M:%S"))
-                for t in self.realm.klist("FILE:" + self.cache)]
-        self.assertLessEqual(max(ends) - time.time(), life + 1)
-        time.sleep(max(0.0, max(ends) + 2.5 - time.time()))
+        tgt = self.tgt()
+        self.wait_for_expiry(life)
+
+        # The next run gets a fresh TGT before its first request.
         before = self.stats()
         self.sb.grow_data("--seed", "3", "--new-files", "1")
         inc = self.run_task()
@@ -308,11 +387,30 @@ class KerberosTest(BackupCycleTest):
         after = self.stats()
         self.assertGreater(len(after["principals"]), len(before["principals"]))
         self.assertEqual(after["rejected"], before["rejected"])
-        tgt2 = [t for t in self.realm.klist("FILE:" + self.cache) if t[2].startswith("krbtgt/")]
-        self.assertEqual(len(tgt2), 1, tgt2)
-        self.assertNotEqual(tgt2[0][:2], tgt[0][:2], "the TGT was not renewed")
+        tgt2 = self.tgt()
+        self.assertNotEqual(tgt2, tgt, "the TGT was not renewed")
         self.assertEqual(list(self.owners(self.task_dir())), [self.short])
+        self.assertEqual(self.realm.cache_principal("FILE:" + self.cache), self.principal)
 
+        # Within a run it is GSSAPI that refreshes, from the client keytab,
+        # for the cache's principal (not the keytab's first). curl runs the
+        # same libcurl SPNEGO and GSSAPI in the worker's environment.
+        if not curl_has_spnego():
+            self.skipTest("curl without SPNEGO: the in-run GSSAPI refresh is not checked")
+        self.wait_for_expiry(life)
+        env = dict(os.environ)
+        env.update(self.realm.env)
+        env.update(KRB5CCNAME="FILE:" + self.cache, KRB5_CLIENT_KTNAME=self.keytab)
+        before = self.stats()
+        r = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--negotiate", "-u", ":",
+             "http://localhost:%d/webhdfs/v1/backup?op=GETFILESTATUS" % self.proxy_port],
+            capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.stdout, "200", r.stderr)
+        principals = self.stats()["principals"][len(before["principals"]):]
+        self.assertEqual(principals, [self.principal])
+        self.assertNotEqual(self.tgt(), tgt2, "GSSAPI did not renew the TGT")
+        self.assertEqual(self.realm.cache_principal("FILE:" + self.cache), self.principal)
 
 if __name__ == "__main__":
     unittest.main()

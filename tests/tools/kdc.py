@@ -209,8 +209,10 @@ class Realm:
         return self.principal(name)
 
     def export(self, name, keytab):
-        """Add the principal's keys to keytab. ktadd makes new keys (a new kvno),
-        which makes every keytab exported before stale."""
+        """Add the principal's keys to keytab (appended after its entries, so
+        exports of several principals into one keytab keep their order). ktadd
+        makes new keys (a new kvno), which makes every keytab exported before
+        stale."""
         self.kadmin("ktadd -k %s %s" % (keytab, self.principal(name)))
         os.chmod(keytab, 0o600)
         return keytab
@@ -232,6 +234,37 @@ class Realm:
             if len(parts) == 5 and "@" in parts[4] and parts[0][:1].isdigit():
                 out.append((parts[0] + " " + parts[1], parts[2] + " " + parts[3], parts[4]))
         return out
+
+    def _klist_out(self, *args):
+        env = dict(os.environ)
+        env.update(self.env)
+        env["LC_ALL"] = "C"
+        return subprocess.run([find_tool("klist")] + list(args), capture_output=True, text=True,
+                              env=env, timeout=30).stdout
+
+    def cache_principal(self, ccache):
+        """The principal a credential cache belongs to (klist's "Default
+        principal"), or None when there is no cache."""
+        for line in self._klist_out("-c", ccache).splitlines():
+            if line.startswith("Default principal:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def keytab_principals(self, keytab):
+        """Principals of a keytab's entries, in file order (klist -k)."""
+        out = []
+        for line in self._klist_out("-k", keytab).splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit() and "@" in parts[1]:
+                out.append(parts[1])
+        return out
+
+    def as_requests(self, principal):
+        """How many AS requests (initial tickets, kinit's) the KDC has logged
+        for principal so far; each attempt logs one line, a preauth round
+        trip two."""
+        return sum(1 for line in self.log().splitlines()
+                   if "AS_REQ" in line and " %s for " % principal in line)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
