@@ -68,6 +68,7 @@ typedef struct ib_target {
     int parallel_uploads; /* files sent at once, any path type; default 4 (1..64) */
     int retry_attempts;   /* per request, default 10 (IB_RETRY_ATTEMPTS_DEFAULT) */
     int retry_max_wait_s; /* longest wait between attempts, default 15 */
+    int stall_timeout_s;  /* a transfer without progress this long fails, default 60 */
     ib_auth_mode auth_mode;
     char *auth_user;      /* simple */
     char *auth_principal; /* kerberos */
@@ -142,14 +143,16 @@ const char *ib_target_type_name(ib_target_type t);
  * "catch_up" are errors on manual tasks. RemoteHDFS: ip_mode defaults to
  * "IPv4", namenode_rpc_port to 8020, namenode_http_port to 9870,
  * retry_attempts to 10 (1..100), retry_max_wait_s
- * to 15 (1..3600), tls to false; addresses are stored without IPv6
- * brackets. target.parallel_uploads defaults to 4 for every path type;
- * target.max_bandwidth_mbps 0 (or absent) means "the daemon's
- * setting". target_path is stored without repeated or trailing '/'.
- * source.rest needs url and password_file; user defaults to "root". */
+ * to 15 (1..3600), stall_timeout_s to 60 (1..3600), tls to false (true
+ * with an https:// NameNode URL); addresses are stored without IPv6
+ * brackets (URLs "http(s)://HOST[:PORT]" keep them). target.parallel_uploads defaults to 4 for
+ * every path type; target.max_bandwidth_mbps 0 (or absent) means "the daemon's setting".
+ * target_path is stored without repeated or trailing '/'. source.rest needs url and password_file;
+ * user defaults to "root". */
 
 #define IB_RETRY_ATTEMPTS_DEFAULT 10
 #define IB_RETRY_MAX_WAIT_S_DEFAULT 15
+#define IB_STALL_TIMEOUT_S_DEFAULT 60
 
 /* Largest task or settings file that is read (bigger files are an error). */
 #define IB_TASK_FILE_MAX (1024 * 1024)

@@ -1994,9 +1994,11 @@ void ib_webhdfs_default_tuning(ib_webhdfs_tuning *t)
     t->verify_checksum = true;
 }
 
-/* The task's retry keys (0: not set, the default stays). */
+/* The task's retry and stall keys (0: not set, the default stays). */
 static void tuning_from_target(ib_webhdfs_tuning *t, const ib_target *target)
 {
+    if (target->stall_timeout_s > 0)
+        t->stall_timeout_s = target->stall_timeout_s;
     if (target->retry_attempts > 0)
         t->max_attempts = target->retry_attempts;
     if (target->retry_max_wait_s > 0)

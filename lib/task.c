@@ -1649,17 +1649,21 @@ static void check_schemes(ib_jcheck *c, const ib_nn_scheme schemes[2], bool tls_
 }
 
 /* How long a run keeps trying an unreachable cluster: attempts per request
- * and the longest backoff wait between them. */
+ * and the longest backoff wait between them; and how long one request may
+ * go without progress before it counts as failed. */
 static void check_retries(ib_jcheck *c, const cJSON *target, ib_target *t)
 {
     const char *p = "/target";
     int64_t n = 0;
     t->retry_attempts = IB_RETRY_ATTEMPTS_DEFAULT;
     t->retry_max_wait_s = IB_RETRY_MAX_WAIT_S_DEFAULT;
+    t->stall_timeout_s = IB_STALL_TIMEOUT_S_DEFAULT;
     if (ib_jcheck_int(c, target, p, "retry_attempts", false, 1, 100, &n) > 0)
         t->retry_attempts = (int)n;
     if (ib_jcheck_int(c, target, p, "retry_max_wait_s", false, 1, 3600, &n) > 0)
         t->retry_max_wait_s = (int)n;
+    if (ib_jcheck_int(c, target, p, "stall_timeout_s", false, 1, 3600, &n) > 0)
+        t->stall_timeout_s = (int)n;
 }
 
 static void check_remote_hdfs(ib_jcheck *c, const cJSON *target, ib_target *t,
@@ -1711,6 +1715,7 @@ static void check_target(ib_jcheck *c, const cJSON *root, ib_target *t, bool clu
                                        "ca_file",
                                        "retry_attempts",
                                        "retry_max_wait_s",
+                                       "stall_timeout_s",
                                        "auth"};
     const size_t n_common = 5; /* the first five are for every path type */
     const cJSON *target = NULL;
@@ -1857,6 +1862,7 @@ static bool canon_hdfs(cJSON *tg, const ib_target *t)
         add_str(tg, "ca_file", t->ca_file, &ok);
     add_num(tg, "retry_attempts", t->retry_attempts, &ok);
     add_num(tg, "retry_max_wait_s", t->retry_max_wait_s, &ok);
+    add_num(tg, "stall_timeout_s", t->stall_timeout_s, &ok);
     cJSON *auth = cJSON_AddObjectToObject(tg, "auth");
     if (!auth)
         return false;

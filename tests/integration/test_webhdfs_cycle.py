@@ -299,6 +299,41 @@ class TestWebHdfsFaults(WebHdfsCycleTest):
         self.finish(res)
 
 
+class TestWebHdfsStall(WebHdfsCycleTest):
+    """A NameNode and a DataNode that accept a request and then say nothing
+    for longer than target.stall_timeout_s: each request is given up after
+    the timeout (the NameNode's by failing over, the DataNode's upload
+    started again) and the run completes."""
+
+    def test_stalls_past_the_timeout_complete(self):
+        self.write_task(max_copies=5, target_extra={"retry_attempts": 6, "retry_max_wait_s": 1,
+                                                    "stall_timeout_s": 2})
+        self.sb.start_daemon()
+        states = {}
+        full = self.run_task()
+        states[full["copy"]] = expected_tree(self.data)
+        self.grow("--seed", "7", "--new-files", "2")
+        self.hdfs.admin("/admin/fault", {"kind": "slow", "node": "nn0", "delay": 8})
+        self.hdfs.admin("/admin/fault", {"kind": "slow", "node": "dn", "method": "PUT",
+                                         "delay": 20})
+        started = time.monotonic()
+        res = self.run_task()
+        took = time.monotonic() - started
+        self.assertEqual(self.hdfs.admin("/admin/stats")["faults"], 0)
+        states[res["copy"]] = expected_tree(self.data)
+        log = self.log()
+        self.assertRegex(log, r"timed out talking to 127\.0\.0\.1:%d \(attempt 1/6\), "
+                         r"failing over to namenode 127\.0\.0\.2:%d"
+                         % (self.hdfs.port, self.hdfs.port))
+        self.assertRegex(log, r"CREATE /backup/\S+: timed out talking to datanode "
+                         r"127\.0\.0\.1:\d+ (after \d+ bytes )?\(attempt 1/6\), restarting the upload")
+        # Not the 20 s the DataNode would take to answer. libcurl measures
+        # progress over a window of a few seconds, so a body sent at once
+        # and then stalled is given up some seconds after stall_timeout_s.
+        self.assertLess(took, 18)
+        self.assertAllRestore(states)
+
+
 class TestWebHdfsSnapshotsRefused(WebHdfsCycleTest):
     def test_snapshots_not_allowed(self):
         # alice owns the target but may not allow snapshots (superuser only).

@@ -286,6 +286,7 @@ static void test_defaults(void **state)
     assert_int_equal(t->target.namenode_rpc_port, 8020);
     assert_int_equal(t->target.namenode_http_port, 9870);
     assert_int_equal(t->target.parallel_uploads, 4);
+    assert_int_equal(t->target.stall_timeout_s, 60);
     assert_false(t->target.tls);
     assert_null(t->target.standby_namenode);
     assert_int_equal(t->target.auth_mode, IB_AUTH_SIMPLE);
@@ -477,6 +478,14 @@ static void test_wrong_types(void **state)
 static void test_ranges(void **state)
 {
     (void)state;
+    expect_one(HDFS_BASE, "/target/stall_timeout_s", "0", "/target/stall_timeout_s",
+               "must be >= 1, got 0", IB_E_TASK_FIELD);
+    expect_one(HDFS_BASE, "/target/stall_timeout_s", "3601", "/target/stall_timeout_s",
+               "must be <= 3600, got 3601", IB_E_TASK_FIELD);
+    ib_task *stall = edited_ok(HDFS_BASE, "/target/stall_timeout_s", "5");
+    assert_int_equal(stall->target.stall_timeout_s, 5);
+    assert_non_null(strstr(stall->canonical_json, "\"stall_timeout_s\":5"));
+    ib_task_free(stall);
     expect_one(LOCAL_BASE, "/period/every", "0", "/period/every", "must be >= 1, got 0",
                IB_E_TASK_FIELD);
     expect_one(LOCAL_BASE, "/period/every", "1.5", "/period/every", "must be an integer, got 1.5",
@@ -909,6 +918,7 @@ static void test_local_target(void **state)
         {"/target/namenode_http_port", "9870"},
         {"/target/tls", "true"},
         {"/target/ca_file", "\"/ca\""},
+        {"/target/stall_timeout_s", "30"},
         {"/target/auth", "{\"mode\": \"simple\", \"user\": \"hdfs\"}"}};
     for (size_t i = 0; i < sizeof remote_only / sizeof *remote_only; i++)
         expect_one(LOCAL_BASE, remote_only[i][0], remote_only[i][1], remote_only[i][0],

@@ -842,18 +842,59 @@ static void test_retries_are_told(void **state)
     pthread_mutex_destroy(&nt.lock);
 }
 
+/* A NameNode that accepts the request and then says nothing for longer
+ * than the stall timeout: the request is given up and the other NameNode
+ * asked, told as a failover. */
+static void test_stall_timeout_fails_over(void **state)
+{
+    fixture *f = *state;
+    ib_storage *s = open_as(f, "hdfs", 0);
+    ib_webhdfs_tuning tune;
+    ib_webhdfs_get_tuning(s, &tune);
+    tune.stall_timeout_s = 1;
+    ib_webhdfs_set_tuning(s, &tune);
+    notices nt;
+    listen_notices(s, &nt);
+    char nn0[64], want[128];
+    snprintf(nn0, sizeof nn0, "127.0.0.1:%d", f->nn[0]);
+    snprintf(want, sizeof want, "failing over to namenode 127.0.0.1:%d", f->nn[1]);
+    admin(f, "/admin/state", "{\"active\": 1}", NULL);
+    admin(f, "/admin/fault", "{\"kind\": \"slow\", \"node\": \"nn0\", \"delay\": 5}", NULL);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    ib_storage_info info;
+    ib_err err;
+    if (s->drv->stat(s, "/backup", &info, &err) != 0)
+        fail_msg("stat: %s", err.msg);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    assert_true(info.exists && info.is_dir);
+    assert_int_equal(ib_webhdfs_active_namenode(s), 1);
+    if (!find_notice(&nt, "GETFILESTATUS /backup: timed out talking to ", nn0, "(attempt 1/6), ",
+                     want, NULL)) {
+        dump_notices(&nt);
+        fail_msg("no failover notice of the stalled namenode");
+    }
+    assert_true(secs < 4.5); /* not the slow answer's 5 s */
+    s->notice = NULL;
+    pthread_mutex_destroy(&nt.lock);
+    ib_storage_free(s);
+}
+
 static void test_retry_budget_from_the_target(void **state)
 {
     fixture *f = *state;
     ib_target t = target_for(f, "hdfs");
     t.retry_attempts = 2;
     t.retry_max_wait_s = 1;
+    t.stall_timeout_s = 7;
     ib_storage *s = NULL;
     ib_err err;
     assert_int_equal(ib_storage_open(&t, 0, &s, &err), 0);
     ib_webhdfs_tuning tune;
     ib_webhdfs_get_tuning(s, &tune);
     assert_int_equal(tune.max_attempts, 2);
+    assert_int_equal(tune.stall_timeout_s, 7);
     assert_int_equal(tune.backoff_cap_ms, 1000);
     assert_true(tune.backoff_base_ms <= 1000);
     notices nt;
@@ -875,9 +916,11 @@ static void test_retry_budget_from_the_target(void **state)
     /* Unset keys keep the defaults. */
     t.retry_attempts = 0;
     t.retry_max_wait_s = 0;
+    t.stall_timeout_s = 0;
     assert_int_equal(ib_storage_open(&t, 0, &s, &err), 0);
     ib_webhdfs_get_tuning(s, &tune);
     assert_int_equal(tune.max_attempts, 10);
+    assert_int_equal(tune.stall_timeout_s, 60);
     assert_int_equal(tune.backoff_cap_ms, 15000);
     assert_int_equal(tune.backoff_base_ms, 500);
     ib_storage_free(s);
@@ -1375,6 +1418,7 @@ int main(void)
         T(test_errors_are_mapped),
         T(test_failover_to_the_other_namenode),
         T(test_redirect_is_no_proof_of_active),
+        T(test_stall_timeout_fails_over),
         T(test_failover_when_namenode_is_down),
         T(test_transient_failures_are_retried),
         T(test_ambiguous_failures_resolved_by_state),
