@@ -84,8 +84,13 @@ static void append_fields_text(FILE *out, const ibd_log_fields *f)
         fprintf(out, " RESULT=%s", f->result);
     if (f->error_code)
         fprintf(out, " ERROR_CODE=%s", f->error_code);
+    if (f->copy)
+        fprintf(out, " COPY=%s", f->copy);
     if (f->has_counts)
-        fprintf(out, " FILES_SENT=%" PRId64 " BYTES_SENT=%" PRId64, f->files_sent, f->bytes_sent);
+        fprintf(out,
+                " FILES_TOTAL=%" PRId64 " FILES_SENT=%" PRId64 " BYTES_SENT=%" PRId64
+                " FILES_DELETED=%" PRId64,
+                f->files_total, f->files_sent, f->bytes_sent, f->files_deleted);
     if (f->has_duration)
         fprintf(out, " DURATION_S=%.1f", f->duration_s);
     if (f->has_progress)
@@ -128,7 +133,7 @@ static void write_text_line(int priority, const ibd_log_fields *f, const char *m
 }
 
 typedef struct iov_list {
-    struct iovec iov[24];
+    struct iovec iov[32];
     int n;
 } iov_list;
 
@@ -173,9 +178,13 @@ static void write_journal(const char *file, int line, const char *func, int prio
             iov_add(&l, "RESULT=%s", f->result);
         if (f->error_code)
             iov_add(&l, "ERROR_CODE=%s", f->error_code);
+        if (f->copy)
+            iov_add(&l, "COPY=%s", f->copy);
         if (f->has_counts) {
+            iov_add(&l, "FILES_TOTAL=%" PRId64, f->files_total);
             iov_add(&l, "FILES_SENT=%" PRId64, f->files_sent);
             iov_add(&l, "BYTES_SENT=%" PRId64, f->bytes_sent);
+            iov_add(&l, "FILES_DELETED=%" PRId64, f->files_deleted);
         }
         if (f->has_duration)
             iov_add(&l, "DURATION_S=%.1f", f->duration_s);

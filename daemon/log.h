@@ -20,11 +20,14 @@ typedef struct ibd_log_fields {
     const char *trigger;
     const char *result;
     const char *error_code;
-    bool has_counts;
-    int64_t files_sent, bytes_sent;
+    const char *copy; /* COPY=: the snapshot a succeeded run made */
+    bool has_counts;  /* a finished run: FILES_TOTAL= FILES_SENT= BYTES_SENT= FILES_DELETED= */
+    int64_t files_sent, bytes_sent, files_deleted; /* FILES_TOTAL= is files_total below */
     bool has_duration;
     double duration_s;
-    bool has_progress; /* FILES_DONE= FILES_TOTAL= BYTES_DONE= BYTES_TOTAL= */
+    /* FILES_DONE= FILES_TOTAL= BYTES_DONE= BYTES_TOTAL=; not with has_counts
+     * (both send files_total as FILES_TOTAL=) */
+    bool has_progress;
     int64_t files_done, files_total, bytes_done, bytes_total;
 } ibd_log_fields;
 

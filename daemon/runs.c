@@ -232,9 +232,12 @@ static void log_outcome(const ibd_run *run)
     f.backup_type = ib_backup_type_name(run->done_type);
     f.result = ib_result_name(run->result);
     f.error_code = run->error_code;
+    f.copy = run->copy[0] ? run->copy : NULL;
     f.has_counts = true;
+    f.files_total = run->files_total_r;
     f.files_sent = run->files_sent;
     f.bytes_sent = run->bytes_sent;
+    f.files_deleted = run->files_deleted;
     f.has_duration = true;
     f.duration_s = run->duration_s;
     if (run->result == IB_RESULT_SUCCEEDED) {

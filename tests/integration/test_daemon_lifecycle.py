@@ -710,6 +710,13 @@ class TestJournal(LifecycleCase):
         self.assertEqual(done["RESULT"], "succeeded")
         self.assertRegex(done["FILES_SENT"], r"^[1-9]\d*$")
         self.assertRegex(done["DURATION_S"], r"^\d+\.\d$")
+        # The counts and the copy of the run, as recorded in the store.
+        rec = self.sb.query("SELECT files_total, files_sent, bytes_sent, files_deleted, copy "
+                            "FROM runs WHERE id = ?", (acc["run_id"],))[0]
+        self.assertEqual((done["FILES_TOTAL"], done["FILES_SENT"], done["BYTES_SENT"],
+                          done["FILES_DELETED"], done["COPY"]), tuple(str(v) for v in rec))
+        self.assertEqual(done["FILES_TOTAL"], done["FILES_SENT"])  # a full first copy
+        self.assertNotIn("COPY", started)
         # The worker's own messages carry the run's fields too.
         relayed = [m for m in messages if m.get("RUN_ID") == str(acc["run_id"])
                    and "MESSAGE_ID" not in m]
