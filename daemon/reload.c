@@ -1,6 +1,7 @@
 #include "reload.h"
 
 #include "history.h"
+#include "ib_diag_json.h"
 #include "ib_storage.h"
 #include "log.h"
 #include "metrics.h"
@@ -25,13 +26,29 @@ int ibd_config_read(const char *config_dir, ib_config *cfg, ib_taskset *set, ib_
     return bad;
 }
 
+/* The task a diagnostic of "tasks.d/<name>.json" is about, into buf; NULL
+ * for other files and for names that are no task name (E_TASK_NAME). */
+static const char *diag_task(const ib_diag *dg, char *buf, size_t n)
+{
+    static const char dir[] = "tasks.d/", ext[] = ".json";
+    const char *file = dg->file ? dg->file : "";
+    size_t len = strlen(file);
+    if (strncmp(file, dir, sizeof dir - 1) != 0 || len < sizeof dir - 1 + sizeof ext - 1 ||
+        strcmp(file + len - (sizeof ext - 1), ext) != 0)
+        return NULL;
+    int w = snprintf(buf, n, "%.*s", (int)(len - (sizeof dir - 1) - (sizeof ext - 1)),
+                     file + sizeof dir - 1);
+    return w > 0 && (size_t)w < n && ib_task_name_valid(buf) ? buf : NULL;
+}
+
 void ibd_log_diags(const ib_diags *diags)
 {
-    char line[2048];
+    char line[2048], task[IB_TASK_NAME_MAX + 1];
     for (size_t i = 0; i < diags->len; i++) {
         const ib_diag *dg = &diags->items[i];
         ib_diag_format(dg, line, sizeof line);
-        ibd_log_fields f = {.error_code = ib_code_name(dg->code)};
+        ibd_log_fields f = {.error_code = ib_code_name(dg->code),
+                            .task = diag_task(dg, task, sizeof task)};
         ibd_log(dg->severity == IB_SEV_ERROR ? LOG_ERR : LOG_WARNING, &f, "%s", line);
     }
 }
@@ -45,6 +62,7 @@ void ibd_free_config_errors(ibd *d)
     d->n_config_errors = 0;
 }
 
+/* Kept as the protocol's JSON text: status answers embed them as they are. */
 void ibd_set_config_errors(ibd *d, const ib_diags *diags)
 {
     ibd_free_config_errors(d);
@@ -53,15 +71,29 @@ void ibd_set_config_errors(ibd *d, const ib_diags *diags)
     d->config_errors = calloc(diags->len, sizeof *d->config_errors);
     if (!d->config_errors)
         return;
-    char line[2048];
     for (size_t i = 0; i < diags->len; i++) {
         if (diags->items[i].severity != IB_SEV_ERROR)
             continue;
-        ib_diag_format(&diags->items[i], line, sizeof line);
-        char *s = strdup(line);
+        cJSON *o = ib_diag_to_json(&diags->items[i]);
+        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
         if (s)
             d->config_errors[d->n_config_errors++] = s;
     }
+}
+
+cJSON *ibd_config_errors_json(const ibd *d)
+{
+    cJSON *errors = cJSON_CreateArray();
+    for (size_t i = 0; errors && i < d->n_config_errors; i++) {
+        cJSON *raw = cJSON_CreateRaw(d->config_errors[i]);
+        if (!raw || !cJSON_AddItemToArray(errors, raw)) {
+            cJSON_Delete(raw);
+            cJSON_Delete(errors);
+            return NULL;
+        }
+    }
+    return errors;
 }
 
 int ibd_apply_settings(ibd *d, ib_config *cfg, ib_err *err)
@@ -207,9 +239,9 @@ static cJSON *failed_answer(ibd *d, const ib_diags *diags)
     cJSON_AddBoolToObject(a, "ok", false);
     cJSON_AddStringToObject(a, "error_code", ib_code_name(IB_E_CONFIG));
     cJSON_AddStringToObject(a, "error", msg);
-    cJSON *errors = cJSON_AddArrayToObject(a, "errors");
-    for (size_t i = 0; i < d->n_config_errors; i++)
-        cJSON_AddItemToArray(errors, cJSON_CreateString(d->config_errors[i]));
+    cJSON *errors = ibd_config_errors_json(d);
+    if (!errors || !cJSON_AddItemToObject(a, "errors", errors))
+        cJSON_Delete(errors);
     return a;
 }
 

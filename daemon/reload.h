@@ -17,9 +17,13 @@ int ibd_config_read(const char *config_dir, ib_config *cfg, ib_taskset *set, ib_
 /* Log every diagnostic (errors at LOG_ERR, warnings at LOG_WARNING). */
 void ibd_log_diags(const ib_diags *diags);
 
-/* Replace d->config_errors with the errors of diags. */
+/* Replace d->config_errors with the errors of diags, each kept as the
+ * compact JSON text of its object (ib_diag_json.h). */
 void ibd_set_config_errors(ibd *d, const ib_diags *diags);
 void ibd_free_config_errors(ibd *d);
+
+/* d->config_errors as a JSON array of objects; NULL when out of memory. */
+cJSON *ibd_config_errors_json(const ibd *d);
 
 /* Use cfg's settings from now on (takes ownership of its contents). */
 int ibd_apply_settings(ibd *d, ib_config *cfg, ib_err *err);

@@ -3,6 +3,7 @@
 #include "ib_sched.h"
 #include "log.h"
 #include "notify.h"
+#include "reload.h"
 #include "scheduler.h"
 
 #include <stdio.h>
@@ -161,14 +162,6 @@ static char *print_json(cJSON *item)
     return text;
 }
 
-static cJSON *config_errors_json(const ibd *d)
-{
-    cJSON *errors = cJSON_CreateArray();
-    for (size_t i = 0; errors && i < d->n_config_errors; i++)
-        cJSON_AddItemToArray(errors, cJSON_CreateString(d->config_errors[i]));
-    return errors;
-}
-
 /* parts[0..n) joined between head, separators and tail into one buffer. */
 static char *join(char **parts, size_t n, const char *const *glue, size_t *len)
 {
@@ -203,7 +196,7 @@ char *ibd_status_text(const ibd *d, size_t *len)
         if (i == 0)
             parts[i] = print_json(daemon_json(d));
         else if (i == n - 1)
-            parts[i] = print_json(config_errors_json(d));
+            parts[i] = print_json(ibd_config_errors_json(d));
         else
             parts[i] = print_json(task_json(d->tasks[i - 1]));
         ok = parts[i] != NULL;

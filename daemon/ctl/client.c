@@ -1,4 +1,5 @@
 #include "client.h"
+#include "ib_diag_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -287,9 +288,10 @@ void ctl_print_answer_error(const cJSON *answer)
     fputc('\n', stderr);
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(answer, "errors");
     const cJSON *e;
+    char line[4096];
     cJSON_ArrayForEach(e, errors)
     {
-        if (cJSON_IsString(e))
-            fprintf(stderr, "  %s\n", e->valuestring);
+        if (ib_diag_json_format(e, line, sizeof line) >= 0)
+            fprintf(stderr, "  %s\n", line);
     }
 }

@@ -3,8 +3,11 @@
 #include "ctl.h"
 #include "ib_config.h"
 #include "ib_diag.h"
+#include "ib_diag_json.h"
 
 #include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Commands whose only option is --help. Returns -1 to go on, else an exit code. */
@@ -86,16 +89,48 @@ int ctl_cmd_reload(const ctl_opts *o, int argc, char **argv)
     return rc;
 }
 
+/* The diagnostics of severity sev as an array of objects under key. */
+static bool add_diags(cJSON *o, const char *key, const ib_diags *diags, ib_severity sev)
+{
+    cJSON *arr = ib_diags_to_json(diags, sev);
+    if (arr && cJSON_AddItemToObject(o, key, arr))
+        return true;
+    cJSON_Delete(arr);
+    return false;
+}
+
+/* {"ok":bool,"tasks":n,"errors":[...],"warnings":[...]}, the diagnostics as
+ * objects (ib_diag_json.h). Returns -1 when out of memory. */
+static int print_check_json(const ib_diags *diags, size_t n_tasks, size_t errors)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddBoolToObject(o, "ok", errors == 0) &&
+              cJSON_AddNumberToObject(o, "tasks", (double)n_tasks) &&
+              add_diags(o, "errors", diags, IB_SEV_ERROR) &&
+              add_diags(o, "warnings", diags, IB_SEV_WARNING);
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!text)
+        return -1;
+    printf("%s\n", text);
+    cJSON_free(text);
+    return 0;
+}
+
 int ctl_cmd_check_config(const ctl_opts *o, int argc, char **argv)
 {
     static const struct option longopts[] = {{"config-dir", required_argument, NULL, 'c'},
+                                             {"json", no_argument, NULL, 'j'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *config_dir = o->config_dir;
+    bool json = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == 'c') {
             config_dir = optarg;
+        } else if (c == 'j') {
+            json = true;
         } else if (c == 'h') {
             ctl_print_usage(stdout, "check-config");
             return CTL_EXIT_OK;
@@ -111,7 +146,13 @@ int ctl_cmd_check_config(const ctl_opts *o, int argc, char **argv)
     size_t n_tasks = 0;
     ib_diags_init(&diags);
     int errors = ib_check_config(config_dir, &diags, &n_tasks);
-    ib_check_config_print(&diags, n_tasks, errors == 0 ? stdout : stderr);
+    int rc = errors == 0 ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+    if (!json) {
+        ib_check_config_print(&diags, n_tasks, errors == 0 ? stdout : stderr);
+    } else if (print_check_json(&diags, n_tasks, (size_t)errors) != 0) {
+        ctl_error("out of memory formatting the result");
+        rc = CTL_EXIT_FAIL;
+    }
     ib_diags_free(&diags);
-    return errors == 0 ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+    return rc;
 }

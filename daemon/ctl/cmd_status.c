@@ -2,6 +2,7 @@
 #include "client.h"
 #include "ctl.h"
 #include "fmt.h"
+#include "ib_diag_json.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -164,10 +165,11 @@ static int print_human(const cJSON *a)
         rc = print_tasks(tasks);
     }
     const cJSON *e;
+    char line[4096];
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(a, "config_errors"))
     {
-        if (cJSON_IsString(e))
-            printf("config error: %s\n", e->valuestring);
+        if (ib_diag_json_format(e, line, sizeof line) >= 0)
+            printf("config error: %s\n", line);
     }
     return rc;
 }

@@ -18,7 +18,7 @@ static const ctl_command commands[] = {
     {"run", ctl_cmd_run, "TASK [--full|--incremental] [--wait] [--json]",
      "Back Up Now: start a run of TASK"},
     {"reload", ctl_cmd_reload, "", "re-read the configuration (all or nothing)"},
-    {"check-config", ctl_cmd_check_config, "[--config-dir DIR]",
+    {"check-config", ctl_cmd_check_config, "[--config-dir DIR] [--json]",
      "validate the settings and every task file (no daemon needed)"},
     {"copies", ctl_cmd_copies, "TASK [--json]", "list the backup copies on TASK's target"},
     {"restore", ctl_cmd_restore,

@@ -18,6 +18,7 @@ import time
 
 import ibtest
 from ibtest import scaled, wait_for
+from test_ctl import DIAG_KEYS, diag_line
 
 LINE_MAX = 65536
 CLIENT_MAX = 64  # docs/control-protocol.md
@@ -619,6 +620,16 @@ class TestHostileTaskFiles(BadInputCase):
             self.assertTrue(any(e.startswith("tasks.d/%s.json" % name) for e in errors),
                             "no error for %s in %r" % (name, errors))
 
+    def assertErrorObjects(self, errors, names):
+        """Objects of the protocol whose lines (as clients print them) are
+        what assertErrorLines wants; returns the lines."""
+        for e in errors:
+            self.assertEqual(list(e), DIAG_KEYS, e)
+            self.assertRegex(e["code"], r"^E_[A-Z_]+$")
+        lines = [diag_line(e) for e in errors]
+        self.assertErrorLines(lines, names)
+        return lines
+
     def test_daemon_start_status_reload_and_check_config(self):
         self.sb.write_task("good", self.sb.local_task(self.data))
         hostile = self.hostile_tasks()
@@ -631,10 +642,9 @@ class TestHostileTaskFiles(BadInputCase):
         d = self.sb.start_daemon()
         st = self.assertDaemonAnswers(d)
         self.assertEqual([t["name"] for t in st["tasks"]], ["good"])
-        self.assertErrorLines(st["config_errors"], names)
-        self.assertTrue(any("bad\\nname" in e for e in st["config_errors"]), st["config_errors"])
-        self.assertTrue(any("1048576" in e or "larger" in e
-                            for e in st["config_errors"] if "over-limit" in e))
+        lines = self.assertErrorObjects(st["config_errors"], names)
+        self.assertTrue(any("bad\\nname" in e for e in lines), lines)
+        self.assertTrue(any("1048576" in e or "larger" in e for e in lines if "over-limit" in e))
 
         # check-config: every error on its own line, then the summary.
         r = self.sb.ctl("check-config")
@@ -646,12 +656,17 @@ class TestHostileTaskFiles(BadInputCase):
         self.assertErrorLines(errors, names)
         n = int(re.match(r"configuration has (\d+) error", summary[0]).group(1))
         self.assertEqual(n, len(errors))
+        # The daemon's objects say what check-config says, and so does --json.
+        self.assertEqual(lines, errors)
+        r = self.sb.ctl("check-config", "--json")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(self.assertErrorObjects(json.loads(r.stdout)["errors"], names), errors)
 
         # A reload with the hostile files present changes nothing, and says why.
         c = self.client()
         ans = c.request({"v": 1, "cmd": "reload"})
         self.assertError(ans, "E_CONFIG")
-        self.assertErrorLines(ans["errors"], names)
+        self.assertEqual(self.assertErrorObjects(ans["errors"], names), lines)
         self.assertEqual([t["name"] for t in self.assertDaemonAnswers(d)["tasks"]], ["good"])
 
         # The good task still runs.

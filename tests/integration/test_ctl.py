@@ -14,6 +14,17 @@ import ibtest
 RESULT_KEYS = ["task", "run_id", "copy", "type", "result", "files_total", "files_sent",
                "bytes_sent", "files_deleted", "duration_s", "error", "error_code"]
 HINT = "HINT: is the service running? systemctl status iotdb-backupd"
+# A configuration problem in status --json, reload and check-config --json.
+DIAG_KEYS = ["file", "pointer", "line", "column", "code", "message"]
+
+
+def diag_line(o):
+    """The line printed for a diagnostic object (ib_diag_format's text)."""
+    if o["line"] is not None:
+        return "%s:%d:%d: %s (%s)" % (o["file"], o["line"], o["column"], o["message"], o["code"])
+    if o["pointer"] is not None:
+        return "%s: %s: %s (%s)" % (o["file"], o["pointer"], o["message"], o["code"])
+    return "%s: %s (%s)" % (o["file"], o["message"], o["code"])
 
 
 class CtlTestCase(ibtest.DaemonTestCase):
@@ -122,10 +133,20 @@ class TestStatus(CtlTestCase):
         self.sb.start_daemon()
         st = self.sb.status()
         self.assertEqual([t["name"] for t in st["tasks"]], ["good"])
-        self.assertTrue(any("tasks.d/bad.json" in e for e in st["config_errors"]), st)
+        # An object per error: the code is a field, not text to parse.
+        self.assertEqual([e["pointer"] for e in st["config_errors"]],
+                         ["/policy", "/source", "/target"], st)
+        for e in st["config_errors"]:
+            self.assertEqual(list(e), DIAG_KEYS)
+        e = st["config_errors"][0]
+        self.assertEqual((e["file"], e["pointer"], e["line"], e["column"], e["code"]),
+                         ("tasks.d/bad.json", "/policy", None, None, "E_TASK_FIELD"))
+        self.assertTrue(e["message"])
+        # The text keeps its one line per error.
         r = self.sb.ctl("status")
         self.assertRc(r, 0)
-        self.assertRegex(r.stdout, r"\nconfig error: tasks.d/bad.json: .*\(E_TASK_\w+\)")
+        self.assertIn("\nconfig error: %s\n" % diag_line(e), r.stdout)
+        self.assertRegex(r.stdout, r"\nconfig error: tasks.d/bad.json: /policy: .*\(E_TASK_FIELD\)")
 
     def test_status_without_tasks(self):
         self.sb.start_daemon()
@@ -321,6 +342,63 @@ class TestCheckConfig(CtlTestCase):
         self.assertRegex(out, r"tasks.d/bad.json: /target/max_copies: .*\(E_TASK_FIELD\)")
         self.assertRegex(out, r"tasks.d/syntax.json:3:\d+: .*\(E_TASK_SYNTAX\)")
         self.assertIn("configuration has 3 error(s)", out)
+
+    def test_json(self):
+        self.sb.write_task("a", self.sb.local_task(self.data))
+        r = self.sb.ctl("check-config", "--json")
+        self.assertRc(r, 0)
+        self.assertEqual(json.loads(r.stdout),
+                         {"ok": True, "tasks": 1, "errors": [], "warnings": []})
+        bad = self.sb.local_task(self.data, mode="periodic")
+        bad["period"]["every"] = 0
+        self.sb.write_task("bad", bad)
+        self.sb.write_task("syntax", '{\n  "mode": "manual",\n  "policy" "x"\n}\n')
+        text = self.sb.ctl("check-config")
+        r = self.sb.ctl("check-config", "--json")
+        self.assertRc(r, 1)
+        self.assertEqual(r.stderr, "")
+        out = json.loads(r.stdout)
+        self.assertEqual(list(out), ["ok", "tasks", "errors", "warnings"])
+        self.assertEqual((out["ok"], out["tasks"], out["warnings"]), (False, 1, []))
+        for e in out["errors"]:
+            self.assertEqual(list(e), DIAG_KEYS)
+        field, syntax = out["errors"]
+        self.assertEqual((field["file"], field["pointer"], field["line"], field["column"],
+                          field["code"]),
+                         ("tasks.d/bad.json", "/period/every", None, None, "E_TASK_FIELD"))
+        self.assertEqual((syntax["file"], syntax["pointer"], syntax["line"], syntax["code"]),
+                         ("tasks.d/syntax.json", None, 3, "E_TASK_SYNTAX"))
+        self.assertIsInstance(syntax["column"], int)
+        # The same problems as the text, in the same order.
+        lines = [ln for ln in (text.stdout + text.stderr).splitlines()
+                 if ln.startswith("tasks.d/")]
+        self.assertEqual([diag_line(e) for e in out["errors"]], lines)
+
+    def test_json_warnings_and_settings(self):
+        # A simple-auth HDFS target of a security cluster is valid, with a warning.
+        task = self.sb.local_task(self.data)
+        task["cluster_mode"] = "security"
+        task["target"] = {"path_type": "RemoteHDFS", "target_path": "/backup",
+                          "nameservice": "hacluster", "active_namenode": "192.0.2.10",
+                          "auth": {"mode": "simple", "user": "hdfs"}, "max_copies": 3}
+        self.sb.write_task("w", task)
+        r = self.sb.ctl("check-config", "--json")
+        self.assertRc(r, 0)
+        out = json.loads(r.stdout)
+        self.assertEqual((out["ok"], out["tasks"], out["errors"]), (True, 1, []))
+        self.assertEqual(len(out["warnings"]), 1, out)
+        w = out["warnings"][0]
+        self.assertEqual(list(w), DIAG_KEYS)
+        self.assertEqual((w["file"], w["pointer"], w["code"]),
+                         ("tasks.d/w.json", "/target/auth/mode", "E_TASK_FIELD"))
+        # Invalid daemon settings are errors of their file.
+        self.sb.write_settings({"max_parallel_runs": 0})
+        r = self.sb.ctl("check-config", "--json")
+        self.assertRc(r, 1)
+        out = json.loads(r.stdout)
+        self.assertIs(out["ok"], False)
+        self.assertEqual([(e["file"], e["pointer"], e["code"]) for e in out["errors"]],
+                         [("iotdb-backupd.conf", "/max_parallel_runs", "E_CONFIG")])
 
     def test_config_dir_after_the_command_and_no_daemon_needed(self):
         other = os.path.join(self.sb.root, "other")

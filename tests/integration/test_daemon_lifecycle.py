@@ -152,7 +152,8 @@ class TestStartAndNotify(LifecycleCase):
         d = self.sb.start_daemon()
         st = self.client().request({"v": 1, "cmd": "status"})
         self.assertEqual([t["name"] for t in st["tasks"]], ["good"])
-        self.assertTrue(any(e.startswith("tasks.d/bad.json") for e in st["config_errors"]), st)
+        self.assertTrue(any(e["file"] == "tasks.d/bad.json" and e["code"] == "E_TASK_SYNTAX"
+                            for e in st["config_errors"]), st)
         self.assertIn("tasks.d/bad.json", d.log())
         self.assertEqual(d.stop(), 0)
 
@@ -359,13 +360,16 @@ class TestReload(LifecycleCase):
         self.assertIn("tasks.d/b.json", d.log())
         st = c.request({"v": 1, "cmd": "status"})
         self.assertEqual([t["name"] for t in st["tasks"]], ["a"])
-        self.assertTrue(any("tasks.d/b.json" in e for e in st["config_errors"]))
+        self.assertTrue(any(e["file"] == "tasks.d/b.json" for e in st["config_errors"]), st)
 
         ans = c.request({"v": 1, "cmd": "reload"})
         self.assertIs(ans["ok"], False)
         self.assertEqual(ans["error_code"], "E_CONFIG")
         self.assertIn("unchanged", ans["error"])
-        self.assertTrue(any("tasks.d/b.json" in e and "E_TASK" in e for e in ans["errors"]), ans)
+        # The same objects as status: the code is a field of its own.
+        self.assertEqual(ans["errors"], st["config_errors"])
+        self.assertTrue(any(e["file"] == "tasks.d/b.json" and e["pointer"] == "/policy"
+                            and e["code"] == "E_TASK_FIELD" for e in ans["errors"]), ans)
 
         self.sb.write_task("b", self.sb.local_task(self.data))
         start = d.reload()
@@ -724,6 +728,30 @@ class TestJournal(LifecycleCase):
         self.assertTrue(all(m["TASK"] == "m1" for m in relayed))
         # Nothing went to stderr as text.
         self.assertNotRegex(d.log(), r"(?m)^<\d>")
+
+    def test_failed_run_and_invalid_task_file_fields(self):
+        journal = self.fake_journal()
+        self.sb.write_task("f1", self.sb.local_task(self.data))
+        self.sb.write_task("bad", '{"mode": "manual", "policy": 3}')
+        d = self.start_with_journal()
+        os.rename(self.data, self.data + ".gone")  # the run fails: no data dir
+        acc = self.client().request({"v": 1, "cmd": "run", "task": "f1"})
+        self.assertEqual(self.wait_finished(acc["run_id"])["result"], "failed")
+        self.assertEqual(d.stop(), 0)
+        messages = journal.messages()
+        failed = [m for m in messages if m.get("MESSAGE_ID") == msgids()["BACKUP_FAILED"]]
+        self.assertEqual(len(failed), 1, messages)
+        m = failed[0]
+        self.assertEqual((m["RESULT"], m["ERROR_CODE"], m["FILES_SENT"], m["FILES_DELETED"]),
+                         ("failed", "E_SOURCE_MISSING", "0", "0"))
+        self.assertRegex(m["FILES_TOTAL"], r"^\d+$")
+        self.assertNotIn("COPY", m)  # no copy was made
+        # Each problem of a task file is found with journalctl TASK=<file stem>.
+        bad = [m for m in messages if m.get("TASK") == "bad"]
+        self.assertGreaterEqual(len(bad), 1, messages)
+        for m in bad:
+            self.assertEqual((m["PRIORITY"], m["ERROR_CODE"]), ("3", "E_TASK_FIELD"))
+            self.assertTrue(m["MESSAGE"].startswith("tasks.d/bad.json: "), m)
 
     def test_pruned_copies_have_their_message_id(self):
         journal = self.fake_journal()
