@@ -1210,8 +1210,10 @@ static const char *split_authority(const char *rest, char *host, size_t cap, int
         return "has '[' without ']'";
     if (!close && colon && memchr(colon + 1, ':', n - hlen - 1))
         return "has an IPv6 address without brackets; HINT: write it as https://[ADDRESS]:PORT";
-    if (hlen == 0 || hlen >= cap)
+    if (hlen == 0)
         return "has no host after the scheme";
+    if (hlen >= cap)
+        return "has a host longer than 253 bytes";
     snprintf(host, cap, "%.*s", (int)hlen, rest);
     *port = 0;
     if (hlen == n)

@@ -818,6 +818,11 @@ static void test_namenode_urls(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         expect_one(HDFS_BASE, "/target/active_namenode", bad[i][0], "/target/active_namenode",
                    bad[i][1], IB_E_TASK_FIELD);
+    char longhost[400] = "\"https://";
+    memset(longhost + strlen(longhost), 'a', 300);
+    strcat(longhost, "\"");
+    expect_one(HDFS_BASE, "/target/active_namenode", longhost, "/target/active_namenode",
+               "has a host longer than 253 bytes", IB_E_TASK_FIELD);
 }
 
 /* A path no system call would take is refused when the task is loaded. */
