@@ -1109,6 +1109,15 @@ static int check_content(const ib_source *src, const ib_snapshot *s, const ib_so
             used += (size_t)w;
         n_missing++;
     }
+    /* Nothing at all (a data dir not mounted, patterns only): an empty copy
+     * would count as a copy, and pruning would remove real ones for it. */
+    if (n_missing == 0 && s->n_files == 0)
+        return ib_err_set(err, IB_E_SOURCE_MISSING,
+                          "data to be backed up does not exist: none of the %zu selected "
+                          "database(s) has sealed TsFiles in %s; HINT: check that "
+                          "source.data_dirs name IoTDB's data dirs (mounted) and that data was "
+                          "flushed",
+                          s->n_databases, dirs);
     if (n_missing == 0)
         return 0;
     return ib_err_set(err, IB_E_SOURCE_MISSING,

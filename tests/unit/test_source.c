@@ -580,6 +580,14 @@ static void test_named_database_without_files(void **state)
     assert_non_null(strstr(e.log, "database root.empty has no sealed TsFiles"));
     assert_non_null(strstr(e.log, "database root.void has no sealed TsFiles"));
     ib_snapshot_free(s);
+
+    /* Patterns only, and everything they match is empty: no empty copy. */
+    src.n_databases = 0;
+    assert_int_equal(select_and_take(f, &src, shown, 3, &e, &s, &err), -1);
+    assert_null(s);
+    assert_int_equal(err.code, IB_E_SOURCE_MISSING);
+    assert_non_null(strstr(err.msg, "none of the 2 selected database(s) has sealed TsFiles"));
+    assert_false(exists(staged));
 }
 
 static void test_several_data_dirs(void **state)
