@@ -285,6 +285,10 @@ static int open_target(run *r, ib_err *err)
     if (r->st->drv->mkdirs(r->st, r->task_dir, err) != 0)
         return ib_err_prefix(err, "creating the task directory");
     if (r->st->drv->snapshot_prepare(r->st, r->task_dir, err) != 0) {
+        if (strstr(err->msg, "HINT:")) { /* the driver named the command already */
+            err->code = IB_E_TARGET_SNAPSHOT;
+            return ib_err_prefix(err, "making the task directory snapshottable");
+        }
         char cause[IB_ERR_MSG_MAX];
         snprintf(cause, sizeof cause, "%s", err->msg);
         return ib_err_set(err, IB_E_TARGET_SNAPSHOT,

@@ -353,7 +353,7 @@ class TestWebHdfsSnapshotsRefused(WebHdfsCycleTest):
                                   r"hdfs dfsadmin -allowSnapshot \1'")
         planned = line[0].split("hdfs dfs -mkdir -p ", 1)[1].split(" ", 1)[0]
         res = self.failed_run("E_TARGET_SNAPSHOT")
-        self.assertIn("hdfs dfsadmin -allowSnapshot", res.get("error", ""))
+        self.assertEqual(res.get("error", "").count("hdfs dfsadmin -allowSnapshot"), 1, res)
         self.assertEqual(self.task_dir(), planned)
         # Now the task directory exists: the HINT names it, once.
         r = self.sb.ctl("verify", "cycle")
