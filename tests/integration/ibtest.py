@@ -301,13 +301,15 @@ class Sandbox:
         return ["--config-dir", self.config_dir, "--state-dir", self.state_dir,
                 "--runtime-dir", self.runtime_dir]
 
-    def start_daemon(self, *args, env=None, wait_ready=True, watchdog_usec=None, timeout=15.0):
+    def start_daemon(self, *args, env=None, wait_ready=True, watchdog_usec=None, timeout=15.0,
+                     prefix=None):
         """Start iotdb-backupd in the foreground with this sandbox's dirs.
 
         stdout+stderr go to <root>/daemon-N.log (Daemon.log()); NOTIFY_SOCKET
         points at a fresh NotifyListener (Daemon.notify). watchdog_usec sets
-        WATCHDOG_USEC and WATCHDOG_PID (the daemon's own pid). Waits for
-        READY=1 unless wait_ready is False."""
+        WATCHDOG_USEC and WATCHDOG_PID (the daemon's own pid). prefix is a
+        command that execs the daemon (e.g. setpriv). Waits for READY=1
+        unless wait_ready is False."""
         n = len(self.daemons)
         notify = NotifyListener(os.path.join(self.root, "notify-%d.sock" % n))
         log_path = os.path.join(self.root, "daemon-%d.log" % n)
@@ -325,6 +327,8 @@ class Sandbox:
             # The pid is only known in the child: let the shell export its own
             # pid, which exec keeps.
             cmd = ["/bin/sh", "-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"', "sh"] + cmd
+        if prefix:
+            cmd = list(prefix) + cmd
         if VALGRIND:
             full_env["IB_WORKER_EXE"] = DAEMON
             cmd = VALGRIND_ARGS + ["--log-file=" + os.path.join(self.root, "valgrind-%p.log")] + cmd
