@@ -68,7 +68,7 @@ class TestCommandsAndOptions(CompletionTestCase):
         self.assertEqual(self.complete("status", "-"), ["--help", "--json"])
         self.assertEqual(self.complete("run", "nightly", "--"),
                          ["--full", "--help", "--incremental", "--json", "--wait"])
-        self.assertEqual(self.complete("check-config", "--"), ["--config-dir", "--help"])
+        self.assertEqual(self.complete("check-config", "--"), ["--config-dir", "--help", "--json"])
         self.assertEqual(self.complete("restore", "t", "--"),
                          ["--copy", "--database", "--force", "--help", "--load", "--to"])
         self.assertEqual(self.complete("verify", "--"), ["--help"])
