@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1035,15 +1036,70 @@ static bool database_name_ok(ib_jcheck *c, const char *p, const char *name)
     return true;
 }
 
+/* glibc's regcomp expands a bounded repetition into copies of what it
+ * repeats, so nested bounds multiply: "((a{0,50}){0,50}){1,20}" takes 8 s
+ * and 400 MB to compile, on the daemon's loop thread. Database names need
+ * nothing like it: bound the product of every repetition count. */
+#define PATTERN_REPEAT_MAX 1000
+
+static const char *skip_bracket(const char *s)
+{
+    s++; /* '[' */
+    if (*s == '^')
+        s++;
+    if (*s == ']')
+        s++; /* a literal ']' first */
+    while (*s && *s != ']')
+        s++;
+    return *s ? s : s - 1;
+}
+
+/* The product of the pattern's repetition bounds ({m}, {m,n}, {m,}: m+1),
+ * capped just above PATTERN_REPEAT_MAX. */
+static long repetition_product(const char *re)
+{
+    long product = 1;
+    for (const char *s = re; *s && product <= PATTERN_REPEAT_MAX; s++) {
+        if (*s == '\\' && s[1]) {
+            s++;
+            continue;
+        }
+        if (*s == '[') {
+            s = skip_bracket(s);
+            continue;
+        }
+        if (*s != '{' || !isdigit((unsigned char)s[1]))
+            continue;
+        char *end;
+        long m = strtol(s + 1, &end, 10), n = m;
+        if (*end == ',')
+            n = isdigit((unsigned char)end[1]) ? strtol(end + 1, &end, 10) : m + 1;
+        long bound = n > m ? n : m;
+        if (bound > PATTERN_REPEAT_MAX)
+            return PATTERN_REPEAT_MAX + 1;
+        product *= bound > 1 ? bound : 1;
+    }
+    return product;
+}
+
 static bool pattern_ok(ib_jcheck *c, const char *p, const char *pattern)
 {
+    char q[IB_QUOTE_MAX];
+    if (repetition_product(pattern) > PATTERN_REPEAT_MAX) {
+        ib_jcheck_error(c, p,
+                        "%s repeats too much: its repetition counts multiply to more than %d, "
+                        "which makes it slow and large to compile; HINT: use simpler bounds "
+                        "(e.g. [0-9]+ instead of nested {m,n})",
+                        ib_quote(pattern, q, sizeof q), PATTERN_REPEAT_MAX);
+        return false;
+    }
     regex_t re;
     int rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
     if (rc == 0) {
         regfree(&re);
         return true;
     }
-    char why[256], q[IB_QUOTE_MAX];
+    char why[256];
     regerror(rc, &re, why, sizeof why);
     ib_jcheck_error(c, p, "%s is not a valid POSIX extended regular expression: %s",
                     ib_quote(pattern, q, sizeof q), why);

@@ -670,6 +670,21 @@ static void test_source_values(void **state)
                IB_E_TASK_FIELD);
     expect_one(LOCAL_BASE, "/source/database_patterns", "[\"[a-\"]", "/source/database_patterns/0",
                "not a valid POSIX extended regular expression", IB_E_TASK_FIELD);
+    /* Found by fuzzing: nested bounds that take seconds and 100s of MB to
+     * compile are refused before regcomp sees them. */
+    expect_one(LOCAL_BASE, "/source/database_patterns", "[\"((a{0,20}){0,20}){1,20}\"]",
+               "/source/database_patterns/0",
+               "\"((a{0,20}){0,20}){1,20}\" repeats too much: its repetition counts multiply "
+               "to more than 1000",
+               IB_E_TASK_FIELD);
+    expect_one(LOCAL_BASE, "/source/database_patterns", "[\"a{1001}\"]",
+               "/source/database_patterns/0", "repeats too much", IB_E_TASK_FIELD);
+    /* Bounds inside a bracket expression or escaped are not counts. */
+    text = edit(LOCAL_BASE, "/source/databases", NULL, "/source/database_patterns",
+                "[\"^root\\\\.f_[0-9]{1,4}(_[a-z]{2,8})?[{]999}\\\\{999}$\"]", NULL);
+    t = parse_ok(text);
+    ib_task_free(t);
+    free(text);
     expect_one(LOCAL_BASE, "/source/databases", "[\"root/ln\"]", "/source/databases/0",
                "\"root/ln\" is not an IoTDB database name: it must not contain '/'",
                IB_E_TASK_FIELD);
