@@ -29,6 +29,9 @@
 #define CHUNK_SIZE ((size_t)256 << 10)
 #define PROGRESS_INTERVAL_S 1.0
 #define DEFAULT_PARALLEL_UPLOADS 4
+/* What one sender takes at a time from one directory (see take_batch). */
+#define BATCH_FILES 64
+#define BATCH_BYTES ((int64_t)32 << 20)
 
 void ib_engine_logf(const ib_engine_events *ev, int priority, const char *fmt, ...)
 {
@@ -757,14 +760,45 @@ static int send_one(sender *s, const ib_source_file *f, ib_err *err)
 }
 
 /* The next file to send; false when none is left or a sender failed. */
-static bool take_file(run *r, size_t *i)
+/* Whether rel lies directly in the directory dir[0..dir_len). */
+static bool in_dir(const char *rel, const char *dir, size_t dir_len)
+{
+    return strncmp(rel, dir, dir_len) == 0 && rel[dir_len] == '/' &&
+           strchr(rel + dir_len + 1, '/') == NULL;
+}
+
+/* The next files of one directory, up to BATCH_FILES or BATCH_BYTES: each
+ * sender works in its own directory, because file systems serialise
+ * creating and renaming within a directory, so senders in the same one
+ * would mostly wait for each other. */
+static bool take_batch(run *r, size_t *from, size_t *to)
 {
     pthread_mutex_lock(&r->lock);
-    bool ok = !r->send_failed && r->next_file < r->snap->n_files;
-    if (ok)
-        *i = r->next_file++;
+    size_t n = r->snap->n_files, i = r->next_file;
+    bool ok = !r->send_failed && i < n;
+    if (ok) {
+        const ib_source_file *f = r->snap->files;
+        const char *slash = strrchr(f[i].rel, '/');
+        size_t dir_len = slash ? (size_t)(slash - f[i].rel) : 0;
+        int64_t bytes = f[i].size;
+        size_t j = i + 1;
+        while (slash && j < n && j - i < BATCH_FILES && bytes < BATCH_BYTES &&
+               in_dir(f[j].rel, f[i].rel, dir_len))
+            bytes += f[j++].size;
+        *from = i;
+        *to = j;
+        r->next_file = j;
+    }
     pthread_mutex_unlock(&r->lock);
     return ok;
+}
+
+static bool send_failed(run *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool failed = r->send_failed;
+    pthread_mutex_unlock(&r->lock);
+    return failed;
 }
 
 /* The first failure is the run's; it stops the other senders. */
@@ -781,15 +815,19 @@ static void record_failure(run *r, const ib_err *err)
 static void *send_loop(void *arg)
 {
     sender *s = arg;
-    size_t i;
+    size_t from, to;
     ib_err err;
-    while (take_file(s->r, &i)) {
-        ib_err_clear(&err);
-        int rc =
-            stop_requested(s->r) ? interrupted(&err) : send_one(s, &s->r->snap->files[i], &err);
-        if (rc != 0) {
-            record_failure(s->r, &err);
-            break;
+    while (take_batch(s->r, &from, &to)) {
+        for (size_t i = from; i < to; i++) {
+            ib_err_clear(&err);
+            int rc =
+                stop_requested(s->r) ? interrupted(&err) : send_one(s, &s->r->snap->files[i], &err);
+            if (rc != 0) {
+                record_failure(s->r, &err);
+                return NULL;
+            }
+            if (i + 1 < to && send_failed(s->r))
+                return NULL;
         }
     }
     return NULL;
