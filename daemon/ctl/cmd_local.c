@@ -180,6 +180,10 @@ static int print_copies_json(const char *task, const ib_copy_info *c, size_t n)
         cJSON_AddNumberToObject(o, "files", (double)c[i].files);
         cJSON_AddNumberToObject(o, "bytes", (double)c[i].bytes);
         cJSON_AddBoolToObject(o, "valid", c[i].valid);
+        if (c[i].invalid_reason)
+            cJSON_AddStringToObject(o, "invalid_reason", c[i].invalid_reason);
+        else
+            cJSON_AddNullToObject(o, "invalid_reason");
     }
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);

@@ -480,9 +480,12 @@ class TestRestoreHostileManifest(BadInputCase):
         the copy as invalid."""
         line = self.assertOneLineError(r, "E_MANIFEST")
         self.assertIn("copy %s" % self.copy, line)
-        self.assertIn("no valid MANIFEST.json", line)
+        self.assertRegex(line, r"no valid MANIFEST\.json \(.+\)")  # with the parser's reason
         listed = self.sb.ctl_json("copies", "m1", "--json")["copies"]
         self.assertEqual([c["valid"] for c in listed if c["name"] == self.copy], [False])
+        reason = [c["invalid_reason"] for c in listed if c["name"] == self.copy][0]
+        self.assertTrue(reason, listed)
+        self.assertIn(reason[:30], line)
 
     def files_under(self, top):
         return sorted(os.path.relpath(os.path.join(dp, f), top)
