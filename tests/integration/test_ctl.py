@@ -430,10 +430,11 @@ class TestLocalCommands(CtlTestCase):
         self.assertEqual(len(cp["copies"]), 1)
         c = cp["copies"][0]
         self.assertEqual(list(c.keys()), ["name", "type", "start", "end", "files", "bytes",
-                                          "valid"])
+                                          "valid", "invalid_reason"])
         self.assertEqual(c["name"], res["copy"])
         self.assertEqual(c["type"], "full")
         self.assertTrue(c["valid"])
+        self.assertIsNone(c["invalid_reason"])
         self.assertEqual(c["files"], res["files_total"])
         self.assertEqual(c["bytes"], res["bytes_sent"])
         r = self.sb.ctl("copies", "m1")
