@@ -14,7 +14,7 @@
 
 /* Progress of a run, reported at a modest interval. */
 typedef struct ib_progress {
-    const char *phase; /* "flush", "snapshot", "upload", "manifest", "freeze", "prune" */
+    const char *phase; /* "flush", "snapshot", "upload", "check", "manifest", "freeze", "prune" */
     int64_t files_done, files_total;
     int64_t bytes_done, bytes_total;
 } ib_progress;

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,8 @@ typedef struct run {
     char **selected;
     size_t n_selected;
     ib_snapshot *snap;
-    const char **rels; /* the snapshot's paths, sorted by strcmp, for lookups */
+    const char **rels;     /* the snapshot's paths, sorted by strcmp, for lookups */
+    ib_storage_info *live; /* per rels entry: that file in the live dir, as cleaning found it */
     ib_storage *st;
     char *task_dir;
     bool have_prev;
@@ -244,9 +246,11 @@ static int take_snapshot(run *r, ib_err *err)
     return 0;
 }
 
-static bool in_snapshot(const run *r, const char *rel)
+/* Position of rel in r->rels, or -1 when the snapshot does not hold it. */
+static ptrdiff_t snapshot_index(const run *r, const char *rel)
 {
-    return bsearch(&rel, r->rels, r->snap->n_files, sizeof *r->rels, cmp_str_ptr) != NULL;
+    const char **hit = bsearch(&rel, r->rels, r->snap->n_files, sizeof *r->rels, cmp_str_ptr);
+    return hit ? hit - r->rels : -1;
 }
 
 /* ---- target and previous copy ---- */
@@ -383,6 +387,9 @@ static int clean_entry(run *r, const char *rel, const ib_storage_entry *e, bool 
     if (!path)
         return ib_err_set(err, IB_E_NOMEM, "out of memory");
     int rc = 0;
+    /* A file the snapshot holds stays, for its sender to check. */
+    ptrdiff_t at =
+        e->is_dir || has_suffix(rel, IB_STORAGE_TEMP_SUFFIX) ? -1 : snapshot_index(r, rel);
     *kept = true;
     if (e->is_dir) {
         bool emptied = false;
@@ -391,7 +398,10 @@ static int clean_entry(run *r, const char *rel, const ib_storage_entry *e, bool 
             rc = r->st->drv->remove(r->st, path, false, err);
             *kept = false;
         }
-    } else if (has_suffix(rel, IB_STORAGE_TEMP_SUFFIX) || !in_snapshot(r, rel)) {
+    } else if (at >= 0) {
+        r->live[at] = (ib_storage_info){
+            .exists = true, .is_dir = false, .size = e->size, .mtime_ms = e->mtime_ms};
+    } else {
         bool temp = has_suffix(rel, IB_STORAGE_TEMP_SUFFIX);
         rc = r->st->drv->remove(r->st, path, false, err);
         if (rc == 0) {
@@ -439,8 +449,14 @@ static int clean_dir(run *r, const char *rel, bool *emptied, ib_err *err)
     return rc;
 }
 
+/* Empty the live dir of what the new snapshot does not hold, and note in
+ * r->live what it keeps, so that planning needs no stat per file (on a
+ * remote target, a round trip each). */
 static int clean_live(run *r, ib_err *err)
 {
+    r->live = calloc(r->snap->n_files ? r->snap->n_files : 1, sizeof *r->live);
+    if (!r->live)
+        return ib_err_set(err, IB_E_NOMEM, "out of memory");
     ib_storage_entry *ents = NULL;
     size_t n = 0;
     if (r->st->drv->list(r->st, r->task_dir, &ents, &n, err) != 0)
@@ -702,14 +718,16 @@ static bool is_leftover(const run *r, const ib_storage_info *live)
     return !r->have_prev || live->mtime_ms > (r->prev.end + 1) * 1000;
 }
 
-/* Decide whether p must be sent: *send, and p->crc set when not. */
+/* Decide whether p must be sent: *send, and p->crc set when not. What the
+ * live dir holds is what cleaning listed: only this sender writes p. */
 static int plan_file(sender *s, file_plan *p, bool *send, ib_err *err)
 {
     run *r = s->r;
     *send = true;
-    ib_storage_info live;
-    if (r->st->drv->stat(r->st, p->path, &live, err) != 0)
-        return -1;
+    ptrdiff_t at = snapshot_index(r, p->f->rel);
+    if (at < 0)
+        return ib_err_set(err, IB_E_INTERNAL, "%s: not in the run's snapshot", p->f->rel);
+    ib_storage_info live = r->live[at];
     bool live_ok = live.exists && !live.is_dir && live.size == p->f->size;
     if (!live_ok)
         return 0; /* missing or wrong size: send (this also repairs) */
@@ -891,26 +909,84 @@ static int send_files(run *r, ib_err *err)
     return ib_manifest_sort(&r->next, err);
 }
 
-/* Every file of the new manifest is in the live dir with its size. */
+/* One directory of the live dir, as listed. */
+typedef struct dir_listing {
+    char *rel; /* relative to the task dir; NULL before the first listing */
+    ib_storage_entry *ents;
+    size_t n;
+} dir_listing;
+
+static void listing_reset(dir_listing *l)
+{
+    free(l->rel);
+    ib_storage_entries_free(l->ents, l->n);
+    *l = (dir_listing){0};
+}
+
+/* List the directory rel[0..len) of the live dir, unless l holds it
+ * already; a directory that does not exist lists as empty. */
+static int listing_load(run *r, dir_listing *l, const char *rel, size_t len, ib_err *err)
+{
+    if (l->rel && strlen(l->rel) == len && strncmp(l->rel, rel, len) == 0)
+        return 0;
+    listing_reset(l);
+    l->rel = strndup(rel, len);
+    char *path = l->rel ? (len ? task_path(r, l->rel) : strdup(r->task_dir)) : NULL;
+    if (!path)
+        return ib_err_set(err, IB_E_NOMEM, "out of memory");
+    int rc = r->st->drv->list(r->st, path, &l->ents, &l->n, err);
+    if (rc != 0) {
+        ib_err keep = *err;
+        ib_storage_info info;
+        if (r->st->drv->stat(r->st, path, &info, err) == 0 && !info.exists)
+            rc = 0; /* missing: empty */
+        else
+            *err = keep;
+    }
+    free(path);
+    return rc;
+}
+
+static int entry_name_cmp(const void *key, const void *entry)
+{
+    return strcmp(key, ((const ib_storage_entry *)entry)->name);
+}
+
+static const ib_storage_entry *listing_find(const dir_listing *l, const char *name)
+{
+    return bsearch(name, l->ents, l->n, sizeof *l->ents, entry_name_cmp);
+}
+
+/* Every file of the new manifest is in the live dir with its size: one
+ * listing per directory, not a stat per file (on a remote target, a round
+ * trip each). The manifest is sorted, so a directory's files come
+ * together. */
 static int verify_live(run *r, ib_err *err)
 {
-    for (size_t i = 0; i < r->next.n_files; i++) {
+    progress(r, "check", true);
+    dir_listing l = {0};
+    int rc = 0;
+    for (size_t i = 0; i < r->next.n_files && rc == 0; i++) {
         const ib_manifest_file *mf = &r->next.files[i];
-        char *path = task_path(r, mf->path);
-        if (!path)
-            return ib_err_set(err, IB_E_NOMEM, "out of memory");
-        ib_storage_info info;
-        int rc = r->st->drv->stat(r->st, path, &info, err);
-        if (rc == 0 && (!info.exists || info.is_dir || info.size != mf->size))
+        const char *slash = strrchr(mf->path, '/');
+        size_t dir_len = slash ? (size_t)(slash - mf->path) : 0;
+        if (listing_load(r, &l, mf->path, dir_len, err) != 0) {
+            rc = -1;
+            break;
+        }
+        const ib_storage_entry *e = listing_find(&l, slash ? slash + 1 : mf->path);
+        if (!e || e->is_dir || e->size != mf->size) {
+            char *path = task_path(r, mf->path);
             rc = ib_err_set(err, IB_E_TARGET_IO,
                             "%s: %s after sending (expected %lld bytes): the copy is not "
                             "frozen; HINT: check the target for other writers, then run again",
-                            path, info.exists ? "wrong size" : "missing", (long long)mf->size);
-        free(path);
-        if (rc != 0)
-            return -1;
+                            path ? path : mf->path, e ? "wrong size" : "missing",
+                            (long long)mf->size);
+            free(path);
+        }
     }
-    return 0;
+    listing_reset(&l);
+    return rc;
 }
 
 /* ---- manifest, freeze, prune ---- */
@@ -923,6 +999,8 @@ static void release_inputs(run *r)
     r->layout_version = r->snap->layout_version;
     free(r->rels);
     r->rels = NULL;
+    free(r->live);
+    r->live = NULL;
     ib_snapshot_free(r->snap);
     r->snap = NULL;
     ib_manifest_free(&r->prev);
@@ -1065,6 +1143,7 @@ static void run_cleanup(run *r)
     free(r->task_dir);
     ib_storage_free(r->st);
     free(r->rels);
+    free(r->live);
     if (r->snap)
         ib_snapshot_free(r->snap);
     free_strv(r->selected, r->n_selected);

@@ -54,6 +54,8 @@ typedef struct events {
     int stop_after; /* stop when this many new files are in the live dir; 0: never */
     int progress_calls;
     const char *truncate_staged; /* name of a staged file cut short when sending starts */
+    const char *remove_live;     /* path in the task dir removed when the check starts */
+    const char *replace_live;    /* path in the task dir replaced by 10 bytes then */
 } events;
 
 static void ev_log(void *ctx, int priority, const char *msg)
@@ -83,6 +85,24 @@ static void ev_progress(void *ctx, const ib_progress *p)
         g_cut_name = e->truncate_staged;
         nftw(e->f->staging, cut_staged, 16, FTW_PHYS);
         e->truncate_staged = NULL;
+    }
+    if (strcmp(p->phase, "check") == 0 && (e->remove_live || e->replace_live)) {
+        /* Another writer, between the upload and the check. Replaced, not
+         * written in place: the snapshots share the live files' inodes. */
+        char path[PATH_MAX], tmp[PATH_MAX + 8];
+        snprintf(path, sizeof path, "%s/%s", e->f->task_dir,
+                 e->remove_live ? e->remove_live : e->replace_live);
+        if (e->remove_live) {
+            assert_int_equal(unlink(path), 0);
+        } else {
+            snprintf(tmp, sizeof tmp, "%s.other", path);
+            FILE *fp = fopen(tmp, "wb");
+            assert_non_null(fp);
+            assert_int_equal(fwrite("0123456789", 1, 10, fp), 10);
+            assert_int_equal(fclose(fp), 0);
+            assert_int_equal(rename(tmp, path), 0);
+        }
+        e->remove_live = e->replace_live = NULL;
     }
 }
 
@@ -740,6 +760,52 @@ static void test_interrupted_incremental_keeps_copies(void **state)
     assert_restores_to(f, full.copy, "r-full-still", 0);
 }
 
+/* The live dir is checked before the copy is frozen: a file sent this run
+ * and gone, or a kept file changed by another writer, fails the run and
+ * freezes nothing; the next run repairs both. */
+static void test_check_before_freeze(void **state)
+{
+    fx *f = *state;
+    fill_state0(f, 0, 0);
+    save_expected(f, 0, 0);
+    ib_backup_result full;
+    backup_ok(f, IB_BACKUP_FULL, &full);
+    grow(f, 0);
+    save_expected(f, 0, 1);
+    events e;
+    ib_backup_result res;
+    ib_err err;
+    ib_engine_events ev = make_events(&e, f);
+    e.remove_live = "sequence/root.a/1/1/11-11-0-0.tsfile"; /* new in this run */
+    ib_backup_request req = {.task = &f->task,
+                             .created_at = CREATED_AT,
+                             .run_id = ++f->run_id,
+                             .type = IB_BACKUP_INCREMENTAL,
+                             .staging_root = f->staging};
+    assert_int_equal(ib_backup_run(&req, &ev, &res, &err), -1);
+    assert_int_equal(err.code, IB_E_TARGET_IO);
+    assert_non_null(
+        strstr(err.msg, "/sequence/root.a/1/1/11-11-0-0.tsfile: missing after sending"));
+    assert_non_null(strstr(err.msg, "not frozen"));
+    assert_int_equal(count_copies(f), 1);
+
+    ev = make_events(&e, f);
+    e.replace_live = "sequence/root.a/1/0/3-3-0-0.tsfile"; /* kept from the full copy */
+    req.run_id = ++f->run_id;
+    assert_int_equal(ib_backup_run(&req, &ev, &res, &err), -1);
+    assert_int_equal(err.code, IB_E_TARGET_IO);
+    assert_non_null(
+        strstr(err.msg, "/sequence/root.a/1/0/3-3-0-0.tsfile: wrong size after sending"));
+    assert_int_equal(count_copies(f), 1);
+    assert_restores_to(f, full.copy, "r-full-intact", 0);
+
+    ib_backup_result again;
+    backup_ok(f, IB_BACKUP_INCREMENTAL, &again);
+    assert_int_equal(count_copies(f), 2);
+    assert_restores_to(f, again.copy, "r-repaired", 1);
+    assert_restores_to(f, full.copy, "r-full-still", 0);
+}
+
 static void test_restore_detects_damage(void **state)
 {
     fx *f = *state;
@@ -1234,6 +1300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_keeps_newest_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_first_run_then_repair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_incremental_keeps_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_before_freeze, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_detects_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_refuses_non_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_rejects_escaping_paths, setup, teardown),
