@@ -306,6 +306,22 @@ class WebHdfsServerTest(unittest.TestCase):
             for crc in impls:
                 self.assertEqual(crc(blob), bitwise_crc32c(blob), (crc.__name__, n))
                 self.assertEqual(crc(blob[n // 2:], crc(blob[:n // 2])), bitwise_crc32c(blob))
+        chunkers = [webhdfs_server.chunk_crcs_py]
+        if webhdfs_server.chunk_crcs_native:
+            chunkers.append(webhdfs_server.chunk_crcs_native)
+        blob = os.urandom(3000)
+        for chunk_crcs in chunkers:
+            self.assertEqual(chunk_crcs(blob, 7, 5, 512),
+                             [bitwise_crc32c(blob[7 + i * 512:7 + (i + 1) * 512])
+                              for i in range(5)], chunk_crcs.__name__)
+        # Fed in any pieces, the same as fed at once, whole blocks or not.
+        for blocksize in (1024, 1000, 1 << 27):
+            whole = webhdfs_server.BlockCrcs(blocksize)
+            whole.update(blob)
+            pieces = webhdfs_server.BlockCrcs(blocksize)
+            for a, b in ((0, 1), (1, 600), (600, 1111), (1111, 1112), (1112, 3000)):
+                pieces.update(blob[a:b])
+            self.assertEqual(pieces.result(), whole.result(), blocksize)
         data = os.urandom(200000)
         c.put("/backup/f", data)
         r, body = c.raw("GET", "/backup/f", "GETFILECHECKSUM")

@@ -104,29 +104,52 @@ if sys.byteorder != "little":  # the word trick above assumes little-endian
         return crc ^ 0xFFFFFFFF
 
 
+def chunk_crcs_py(data, off, count, size):
+    """CRC32C of count consecutive size-byte chunks of data from off."""
+    return [crc32c_py(data[off + i * size:off + (i + 1) * size]) for i in range(count)]
+
+
 def _native_crc32c():
-    """e2fsprogs' CRC32C (libext2fs, on every Debian system) through ctypes:
-    some 30 times faster, so that GETFILECHECKSUM does not make benchmarks
-    measure this server. None when it is not there or disagrees."""
+    """e2fsprogs' CRC32C (libext2fs, on every Debian system) through ctypes,
+    some 30 times faster than Python. Loaded with PyDLL, which keeps the
+    interpreter lock during the call: a DataNode thread makes one call per
+    512-byte chunk, and releasing the lock that often made every other
+    thread (the NameNodes' answers included) queue for it. Returns
+    (crc32c, chunk_crcs), or None when the library is not there or
+    disagrees with the Python code."""
     try:
         import ctypes
-        fn = ctypes.CDLL("libext2fs.so.2").ext2fs_crc32c_le
+        fn = ctypes.PyDLL("libext2fs.so.2").ext2fs_crc32c_le
     except (OSError, AttributeError, ImportError):
         return None
     fn.restype = ctypes.c_uint32
-    fn.argtypes = [ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t]
+    fn.argtypes = [ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t]
+
+    def address(data):
+        # The buffer of a bytes object, without a copy.
+        return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
 
     def crc32c_native(data, crc=0):
         data = bytes(data)
-        return ~fn(~crc & 0xFFFFFFFF, data, len(data)) & 0xFFFFFFFF
+        return fn(crc ^ 0xFFFFFFFF, address(data), len(data)) ^ 0xFFFFFFFF
+
+    def chunk_crcs_native(data, off, count, size):
+        data = bytes(data)
+        if off + count * size > len(data):
+            raise ValueError("chunks past the end of the data")
+        base = address(data) + off
+        return [fn(0xFFFFFFFF, base + i * size, size) ^ 0xFFFFFFFF for i in range(count)]
     if crc32c_native(b"123456789") != 0xE3069283 or crc32c_native(b"x" * 77, 5) != \
-            crc32c_py(b"x" * 77, 5):
+            crc32c_py(b"x" * 77, 5) or chunk_crcs_native(b"ab" * 600, 3, 2, 512) != \
+            chunk_crcs_py(b"ab" * 600, 3, 2, 512):
         return None
-    return crc32c_native
+    return crc32c_native, chunk_crcs_native
 
 
-crc32c_native = None if os.environ.get("WEBHDFS_SERVER_PURE_PYTHON") else _native_crc32c()
+_NATIVE = None if os.environ.get("WEBHDFS_SERVER_PURE_PYTHON") else _native_crc32c()
+crc32c_native, chunk_crcs_native = _NATIVE or (None, None)
 crc32c = crc32c_native or crc32c_py
+chunk_crcs = chunk_crcs_native or chunk_crcs_py
 
 
 class BlockCrcs:
@@ -147,27 +170,38 @@ class BlockCrcs:
         self.length = 0
         self.tail = b""
         self.in_block = 0
-        self.crcs = bytearray()
+        self.crcs = []
         self.block_md5s = bytearray()
 
     def update(self, piece):
         self.length += len(piece)
-        data = self.tail + piece if self.tail else piece
+        data = self.tail + piece if self.tail else bytes(piece)
         off, n = 0, len(data)
         while True:
-            need = min(self.bpc, self.blocksize - self.in_block)
-            if n - off < need:
-                break
-            self.crcs += struct.pack(">I", crc32c(data[off:off + need]))
-            off += need
-            self.in_block += need
+            room = self.blocksize - self.in_block
+            if room >= self.bpc:
+                # Every whole chunk up to the end of the block or the data.
+                count = min(n - off, room) // self.bpc
+                if count == 0:
+                    break
+                self.crcs += chunk_crcs(data, off, count, self.bpc)
+                step = count * self.bpc
+            else:
+                # The block ends in a short chunk (blocksize not a multiple).
+                if n - off < room:
+                    break
+                self.crcs.append(crc32c(data[off:off + room]))
+                step = room
+            off += step
+            self.in_block += step
             if self.in_block == self.blocksize:
                 self._end_block()
         self.tail = data[off:]
 
     def _end_block(self):
-        self.block_md5s += hashlib.md5(self.crcs).digest()
-        self.crcs = bytearray()
+        packed = struct.pack(">%dI" % len(self.crcs), *self.crcs)
+        self.block_md5s += hashlib.md5(packed).digest()
+        self.crcs = []
         self.in_block = 0
 
     def result(self):
@@ -178,7 +212,7 @@ class BlockCrcs:
             return ("MD5-of-0MD5-of-0CRC32",
                     (struct.pack(">iq", 0, 0) + digest).hex())
         if self.tail:
-            self.crcs += struct.pack(">I", crc32c(self.tail))
+            self.crcs.append(crc32c(self.tail))
             self.in_block += len(self.tail)
             self.tail = b""
         if self.in_block:
@@ -1020,6 +1054,9 @@ class _Discard:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Buffered answers: status, headers and body leave in one send when the
+    # request is done (handle_one_request flushes), not in two or three.
+    wbufsize = 1 << 16
     server_version = "Jetty(9.4.20.v20190813)"
     sys_version = ""
     node = "?"  # "nn0", "nn1", "dn" set per server subclass
@@ -1036,10 +1073,15 @@ class Handler(BaseHTTPRequestHandler):
         if os.environ.get("WEBHDFS_SERVER_LOG"):
             sys.stderr.write("%s %s\n" % (self.node, fmt % args))
 
+    def handle_expect_100(self):
+        ok = super().handle_expect_100()
+        self.wfile.flush()  # the client waits for it before the body
+        return ok
+
     def setup(self):
         super().setup()
-        # Headers and body go out in two writes: without this, Nagle holds
-        # the body until the client's delayed ACK (40 ms per request).
+        # A long answer (OPEN) leaves in several writes: without this, Nagle
+        # holds the last one until the client's delayed ACK (40 ms).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.cluster.count("connections", self.node)
         with self.cluster.lock:
