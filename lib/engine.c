@@ -59,8 +59,8 @@ void ib_engine_task_dir_name(const char *task, int64_t created_at, char *buf, si
 /* State of one run; owned resources are released by run_cleanup.
  *
  * Files are sent by several threads (see send_files). What they share, the
- * counters of prog and res, the new manifest, the next file and the first
- * failure, is under lock; so is every call of an event callback, which the
+ * counters of prog and res, the new manifest, the directory ranges and the
+ * first failure, is under lock; so is every call of an event callback, which the
  * callers wrote for one caller at a time. The lock is never held while
  * calling the storage driver, which calls back into the run (read,
  * notice). */
@@ -86,7 +86,9 @@ typedef struct run {
     pthread_mutex_t lock;
     ib_progress prog;
     double last_progress;
-    size_t next_file; /* index of the next file to send */
+    struct dir_range *dirs; /* the snapshot's files, in runs of one directory */
+    size_t n_dirs;
+    size_t first_dir; /* every range before it is taken */
     bool send_failed; /* a sender failed: the others stop */
     ib_err send_err;  /* its error, the one reported */
 } run;
@@ -777,38 +779,89 @@ static int send_one(sender *s, const ib_source_file *f, ib_err *err)
     return rc;
 }
 
-/* The next file to send; false when none is left or a sender failed. */
-/* Whether rel lies directly in the directory dir[0..dir_len). */
-static bool in_dir(const char *rel, const char *dir, size_t dir_len)
+/* A run of the snapshot's files (sorted by path) in one directory. */
+typedef struct dir_range {
+    size_t next, end; /* files[next..end) are still to send */
+    int senders;      /* working in it now */
+} dir_range;
+
+static bool same_dir(const char *a, const char *b)
 {
-    return strncmp(rel, dir, dir_len) == 0 && rel[dir_len] == '/' &&
-           strchr(rel + dir_len + 1, '/') == NULL;
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
+    return la == lb && strncmp(a, b, la) == 0;
 }
 
-/* The next files of one directory, up to BATCH_FILES or BATCH_BYTES: each
- * sender works in its own directory, because file systems serialise
- * creating and renaming within a directory, so senders in the same one
- * would mostly wait for each other. */
-static bool take_batch(run *r, size_t *from, size_t *to)
+static int make_dir_ranges(run *r, ib_err *err)
+{
+    const ib_source_file *f = r->snap->files;
+    size_t n = r->snap->n_files, k = 0;
+    r->dirs = calloc(n ? n : 1, sizeof *r->dirs);
+    if (!r->dirs)
+        return ib_err_set(err, IB_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || !same_dir(f[i - 1].rel, f[i].rel))
+            r->dirs[k++] = (dir_range){.next = i, .end = i};
+        r->dirs[k - 1].end = i + 1;
+    }
+    dir_range *fit = realloc(r->dirs, (k ? k : 1) * sizeof *r->dirs);
+    if (fit)
+        r->dirs = fit;
+    r->n_dirs = k;
+    r->first_dir = 0;
+    return 0;
+}
+
+/* The range to take from: the first with files left that no sender works
+ * in, else the first with files left; -1 when none is. */
+static ptrdiff_t pick_dir(run *r)
+{
+    ptrdiff_t shared = -1;
+    for (size_t k = r->first_dir; k < r->n_dirs; k++) {
+        dir_range *d = &r->dirs[k];
+        if (d->next == d->end) {
+            if (k == r->first_dir)
+                r->first_dir++;
+            continue;
+        }
+        if (d->senders == 0)
+            return (ptrdiff_t)k;
+        if (shared < 0)
+            shared = (ptrdiff_t)k;
+    }
+    return shared;
+}
+
+/* The next files of one directory, up to BATCH_FILES or BATCH_BYTES, in a
+ * directory no other sender works in when there is one: file systems
+ * serialise creating and renaming within a directory, so senders in the
+ * same one mostly wait for each other. done_batch gives the range back. */
+static bool take_batch(run *r, size_t *dir, size_t *from, size_t *to)
 {
     pthread_mutex_lock(&r->lock);
-    size_t n = r->snap->n_files, i = r->next_file;
-    bool ok = !r->send_failed && i < n;
-    if (ok) {
+    ptrdiff_t k = r->send_failed ? -1 : pick_dir(r);
+    if (k >= 0) {
+        dir_range *d = &r->dirs[k];
         const ib_source_file *f = r->snap->files;
-        const char *slash = strrchr(f[i].rel, '/');
-        size_t dir_len = slash ? (size_t)(slash - f[i].rel) : 0;
+        size_t i = d->next, j = i + 1;
         int64_t bytes = f[i].size;
-        size_t j = i + 1;
-        while (slash && j < n && j - i < BATCH_FILES && bytes < BATCH_BYTES &&
-               in_dir(f[j].rel, f[i].rel, dir_len))
+        while (j < d->end && j - i < BATCH_FILES && bytes < BATCH_BYTES)
             bytes += f[j++].size;
+        d->next = j;
+        d->senders++;
+        *dir = (size_t)k;
         *from = i;
         *to = j;
-        r->next_file = j;
     }
     pthread_mutex_unlock(&r->lock);
-    return ok;
+    return k >= 0;
+}
+
+static void done_batch(run *r, size_t dir)
+{
+    pthread_mutex_lock(&r->lock);
+    r->dirs[dir].senders--;
+    pthread_mutex_unlock(&r->lock);
 }
 
 static bool send_failed(run *r)
@@ -830,23 +883,33 @@ static void record_failure(run *r, const ib_err *err)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Send files[from..to); false when this or another sender failed. */
+static bool send_batch(sender *s, size_t from, size_t to)
+{
+    ib_err err;
+    for (size_t i = from; i < to; i++) {
+        ib_err_clear(&err);
+        int rc =
+            stop_requested(s->r) ? interrupted(&err) : send_one(s, &s->r->snap->files[i], &err);
+        if (rc != 0) {
+            record_failure(s->r, &err);
+            return false;
+        }
+        if (i + 1 < to && send_failed(s->r))
+            return false;
+    }
+    return true;
+}
+
 static void *send_loop(void *arg)
 {
     sender *s = arg;
-    size_t from, to;
-    ib_err err;
-    while (take_batch(s->r, &from, &to)) {
-        for (size_t i = from; i < to; i++) {
-            ib_err_clear(&err);
-            int rc =
-                stop_requested(s->r) ? interrupted(&err) : send_one(s, &s->r->snap->files[i], &err);
-            if (rc != 0) {
-                record_failure(s->r, &err);
-                return NULL;
-            }
-            if (i + 1 < to && send_failed(s->r))
-                return NULL;
-        }
+    size_t dir, from, to;
+    while (take_batch(s->r, &dir, &from, &to)) {
+        bool ok = send_batch(s, from, to);
+        done_batch(s->r, dir);
+        if (!ok)
+            break;
     }
     return NULL;
 }
@@ -876,12 +939,14 @@ static sender *senders_new(run *r, int n, ib_err *err)
     return v;
 }
 
-/* Send every file, n at a time: each sender takes the next file from a
- * shared index, plans it and uploads it. The calling thread is sender 0;
- * if a thread cannot be started, fewer send. */
+/* Send every file, n at a time: each sender takes a batch of one
+ * directory (take_batch), plans each file and uploads it. The calling
+ * thread is sender 0; if a thread cannot be started, fewer send. */
 static int send_files(run *r, ib_err *err)
 {
     progress(r, "upload", true);
+    if (make_dir_ranges(r, err) != 0)
+        return -1;
     int n = senders_wanted(r);
     sender *v = senders_new(r, n, err);
     if (!v)
@@ -1001,6 +1066,8 @@ static void release_inputs(run *r)
     r->rels = NULL;
     free(r->live);
     r->live = NULL;
+    free(r->dirs);
+    r->dirs = NULL;
     ib_snapshot_free(r->snap);
     r->snap = NULL;
     ib_manifest_free(&r->prev);
@@ -1144,6 +1211,7 @@ static void run_cleanup(run *r)
     ib_storage_free(r->st);
     free(r->rels);
     free(r->live);
+    free(r->dirs);
     if (r->snap)
         ib_snapshot_free(r->snap);
     free_strv(r->selected, r->n_selected);
