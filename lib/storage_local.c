@@ -845,51 +845,181 @@ static int link_or_copy(const local_storage *ls, const char *src, const char *ds
     return local_fail(ls, err, e, "snapshot link %s", src);
 }
 
-static int link_tree(const local_storage *ls, const char *src, const char *dst, bool top,
-                     ib_err *err);
+/* Building a snapshot's hard-link tree in two passes: the directories
+ * first, on one thread (a directory must exist before anything is linked
+ * into it), then the files of each directory, several directories at once:
+ * a file system serialises linking within one directory, not across them,
+ * and a tree of 50,000 files is otherwise one thread's many seconds. */
+#define LINK_THREADS 4
 
-static int link_entry(const local_storage *ls, const char *src, const char *dst, const char *name,
-                      ib_err *err)
+typedef struct link_job {
+    char *src, *dst;
+    bool top; /* the task dir itself: .snapshot is left out */
+} link_job;
+
+typedef struct link_queue {
+    const local_storage *ls;
+    link_job *jobs;
+    size_t n, cap;
+    pthread_mutex_t lock; /* next, failed, err */
+    size_t next;
+    bool failed;
+    ib_err err; /* the first failure */
+} link_queue;
+
+/* Left out of a snapshot: . and .., .snapshot at the top, and unfinished
+ * temporaries. */
+static bool skip_in_snapshot(const char *name, bool top)
 {
-    char *from = ib_path_join(src, name), *to = ib_path_join(dst, name);
-    int rc = 0;
+    return is_dot_or_dotdot(name) || (top && strcmp(name, SNAPSHOT_DIR) == 0) ||
+           ends_with(name, IB_STORAGE_TEMP_SUFFIX);
+}
+
+static int queue_job(link_queue *q, const char *src, const char *dst, bool top, ib_err *err)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        link_job *v = realloc(q->jobs, cap * sizeof *v);
+        if (!v)
+            return no_memory(err, "snapshot", src);
+        q->jobs = v;
+        q->cap = cap;
+    }
+    link_job j = {.src = strdup(src), .dst = strdup(dst), .top = top};
+    if (!j.src || !j.dst) {
+        free(j.src);
+        free(j.dst);
+        return no_memory(err, "snapshot", src);
+    }
+    q->jobs[q->n++] = j;
+    return 0;
+}
+
+/* Whether the entry is a directory (d_type, or lstat where it is unknown);
+ * -1 when it vanished. */
+static int entry_is_dir(DIR *d, const struct dirent *de)
+{
+    if (de->d_type != DT_UNKNOWN)
+        return de->d_type == DT_DIR;
     struct stat st;
-    if (!from || !to)
-        rc = no_memory(err, "snapshot", src);
-    else if (lstat(from, &st) < 0)
-        rc = errno == ENOENT ? 0 : local_fail(ls, err, errno, "snapshot %s", from);
-    else if (!S_ISDIR(st.st_mode))
-        rc = link_or_copy(ls, from, to, &st, err);
-    else if (mkdir(to, 0750) < 0)
-        rc = local_fail(ls, err, errno, "snapshot mkdir %s", to);
-    else
-        rc = link_tree(ls, from, to, false, err);
-    free(from);
-    free(to);
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return -1;
+    return S_ISDIR(st.st_mode) ? 1 : 0;
+}
+
+/* Pass 1: make every directory of src under the existing dst, and queue
+ * each for its files. */
+static int mirror_dirs(link_queue *q, const char *src, const char *dst, bool top, ib_err *err)
+{
+    if (queue_job(q, src, dst, top, err) < 0)
+        return -1;
+    DIR *d = opendir(src);
+    if (!d)
+        return local_fail(q->ls, err, errno, "snapshot %s", src);
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (errno = 0, de = readdir(d))) {
+        if (skip_in_snapshot(de->d_name, top) || entry_is_dir(d, de) != 1)
+            continue;
+        char *from = ib_path_join(src, de->d_name), *to = ib_path_join(dst, de->d_name);
+        if (!from || !to)
+            rc = no_memory(err, "snapshot", src);
+        else if (mkdir(to, 0750) < 0)
+            rc = local_fail(q->ls, err, errno, "snapshot mkdir %s", to);
+        else
+            rc = mirror_dirs(q, from, to, false, err);
+        free(from);
+        free(to);
+    }
+    if (rc == 0 && errno)
+        rc = local_fail(q->ls, err, errno, "snapshot %s", src);
+    closedir(d);
     return rc;
+}
+
+/* Pass 2, one directory: link (or copy) every entry that is not a
+ * directory. */
+static int link_files(const local_storage *ls, const link_job *j, ib_err *err)
+{
+    DIR *d = opendir(j->src);
+    if (!d)
+        return local_fail(ls, err, errno, "snapshot %s", j->src);
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (errno = 0, de = readdir(d))) {
+        struct stat st;
+        if (skip_in_snapshot(de->d_name, j->top) || de->d_type == DT_DIR)
+            continue;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno != ENOENT)
+                rc = local_fail(ls, err, errno, "snapshot %s/%s", j->src, de->d_name);
+            continue; /* vanished meanwhile */
+        }
+        if (S_ISDIR(st.st_mode))
+            continue;
+        char *from = ib_path_join(j->src, de->d_name), *to = ib_path_join(j->dst, de->d_name);
+        rc = from && to ? link_or_copy(ls, from, to, &st, err) : no_memory(err, "snapshot", j->src);
+        free(from);
+        free(to);
+    }
+    if (rc == 0 && errno)
+        rc = local_fail(ls, err, errno, "snapshot %s", j->src);
+    closedir(d);
+    return rc;
+}
+
+static void *link_worker(void *arg)
+{
+    link_queue *q = arg;
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        bool go = !q->failed && q->next < q->n;
+        const link_job *j = go ? &q->jobs[q->next++] : NULL;
+        pthread_mutex_unlock(&q->lock);
+        if (!go)
+            return NULL;
+        ib_err err;
+        ib_err_clear(&err);
+        if (link_files(q->ls, j, &err) < 0) {
+            pthread_mutex_lock(&q->lock);
+            if (!q->failed) {
+                q->failed = true;
+                q->err = err;
+            }
+            pthread_mutex_unlock(&q->lock);
+            return NULL;
+        }
+    }
 }
 
 /* Mirror src into the existing directory dst: directories created, files
  * hard-linked; .snapshot (at the top) and unfinished temporaries left out.
  * The caller syncs the tree before renaming it into place. */
-static int link_tree(const local_storage *ls, const char *src, const char *dst, bool top,
-                     ib_err *err)
+static int link_tree(const local_storage *ls, const char *src, const char *dst, ib_err *err)
 {
-    DIR *d = opendir(src);
-    if (!d)
-        return local_fail(ls, err, errno, "snapshot %s", src);
-    int rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (errno = 0, de = readdir(d))) {
-        const char *name = de->d_name;
-        if (is_dot_or_dotdot(name) || (top && strcmp(name, SNAPSHOT_DIR) == 0) ||
-            ends_with(name, IB_STORAGE_TEMP_SUFFIX))
-            continue;
-        rc = link_entry(ls, src, dst, name, err);
+    link_queue q = {.ls = ls};
+    pthread_mutex_init(&q.lock, NULL);
+    int rc = mirror_dirs(&q, src, dst, true, err);
+    if (rc == 0) {
+        pthread_t t[LINK_THREADS - 1];
+        size_t started = 0;
+        while (started < LINK_THREADS - 1 && started + 1 < q.n &&
+               pthread_create(&t[started], NULL, link_worker, &q) == 0)
+            started++;
+        link_worker(&q); /* this thread too; alone if none could start */
+        for (size_t i = 0; i < started; i++)
+            pthread_join(t[i], NULL);
+        if (q.failed) {
+            *err = q.err;
+            rc = -1;
+        }
     }
-    if (rc == 0 && errno)
-        rc = local_fail(ls, err, errno, "snapshot %s", src);
-    closedir(d);
+    for (size_t i = 0; i < q.n; i++) {
+        free(q.jobs[i].src);
+        free(q.jobs[i].dst);
+    }
+    free(q.jobs);
+    pthread_mutex_destroy(&q.lock);
     return rc;
 }
 
@@ -912,7 +1042,7 @@ static int build_snapshot(ib_storage *s, const char *dir, const snap_paths *p, i
     if (mkdir(p->tmp, 0750) < 0)
         return local_fail(ls, err, errno, "snapshot mkdir %s", p->tmp);
     /* The tree is made durable before it appears under its name. */
-    if (link_tree(ls, dir, p->tmp, true, err) < 0 || track_path(ls, p->tmp, err) < 0 ||
+    if (link_tree(ls, dir, p->tmp, err) < 0 || track_path(ls, p->tmp, err) < 0 ||
         local_sync(s, err) < 0 || local_rename(s, p->tmp, p->final, err) < 0) {
         ib_err ignored; /* best effort: the next snapshot removes leftovers */
         local_remove(s, p->tmp, true, &ignored);

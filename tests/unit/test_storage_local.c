@@ -704,6 +704,47 @@ static void test_snapshot_leftovers_cleaned(void **state)
     assert_false(exists(at(f, "task/.snapshot/s1/x")));
 }
 
+static int g_files;
+static int count_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)st;
+    (void)ftw;
+    g_files += flag == FTW_F;
+    return 0;
+}
+
+/* Many directories, linked by several threads: every file is in the
+ * snapshot as a link of the live inode, and nothing else is. */
+static void test_snapshot_many_directories(void **state)
+{
+    fixture *f = *state;
+    ib_err err;
+    ib_storage *s = f->s;
+    char rel[160], dir[128], live[200], snap[200];
+    for (int d = 0; d < 24; d++) {
+        snprintf(dir, sizeof dir, "task/sequence/root.db%d/%d/%d", d % 3, d % 2, d);
+        assert_int_equal(s->drv->mkdirs(s, at(f, dir), &err), 0);
+        for (int i = 0; i < 20; i++) {
+            snprintf(rel, sizeof rel, "%s/%d.tsfile", dir, i);
+            assert_int_equal(ib_storage_put_buffer(s, at(f, rel), rel, strlen(rel), &err), 0);
+        }
+    }
+    write_file(at(f, "task/sequence/root.db0/0/0/x" IB_STORAGE_TEMP_SUFFIX), "partial");
+    assert_int_equal(s->drv->snapshot_prepare(s, at(f, "task"), &err), 0);
+    assert_int_equal(s->drv->snapshot_create(s, at(f, "task"), "s", &err), 0);
+    for (int d = 0; d < 24; d++)
+        for (int i = 0; i < 20; i++) {
+            snprintf(rel, sizeof rel, "sequence/root.db%d/%d/%d/%d.tsfile", d % 3, d % 2, d, i);
+            snprintf(live, sizeof live, "task/%s", rel);
+            snprintf(snap, sizeof snap, "task/.snapshot/s/%s", rel);
+            assert_int_equal(inode_of(at(f, snap)), inode_of(at(f, live)));
+        }
+    g_files = 0;
+    assert_int_equal(nftw(at(f, "task/.snapshot/s"), count_file, 16, FTW_PHYS), 0);
+    assert_int_equal(g_files, 24 * 20);
+}
+
 static int child_snapshot_copy_fallback(const char *dir)
 {
     ib_err err = {0};
@@ -883,6 +924,7 @@ int main(void)
         T(test_mkdirs),
         T(test_snapshot_cycle),
         T(test_snapshot_leftovers_cleaned),
+        T(test_snapshot_many_directories),
         T(test_snapshot_copy_fallback),
         T(test_bandwidth_cap),
         T(test_bandwidth_cap_shared),
