@@ -88,9 +88,11 @@ typedef struct run {
     double last_progress;
     struct dir_range *dirs; /* the snapshot's files, in runs of one directory */
     size_t n_dirs;
-    size_t first_dir; /* every range before it is taken */
-    bool send_failed; /* a sender failed: the others stop */
-    ib_err send_err;  /* its error, the one reported */
+    size_t first_dir;    /* every range before it is taken */
+    pthread_t discarder; /* frees the snapshot and removes its staging tree */
+    bool discarding;     /* discarder started, to be joined */
+    bool send_failed;    /* a sender failed: the others stop */
+    ib_err send_err;     /* its error, the one reported */
 } run;
 
 static double now_monotonic(void)
@@ -1056,9 +1058,17 @@ static int verify_live(run *r, ib_err *err)
 
 /* ---- manifest, freeze, prune ---- */
 
+static void *discard_snapshot(void *snap)
+{
+    ib_snapshot_free(snap);
+    return NULL;
+}
+
 /* The staging snapshot and the previous manifest are not needed once the
  * files are sent: freed before the new manifest is serialised, the run's
- * memory peak (both grow with the number of files). */
+ * memory peak (both grow with the number of files). Removing the staging
+ * links (one unlink per file) runs on a thread of its own, beside the
+ * manifest and the snapshot; run_cleanup waits for it. */
 static void release_inputs(run *r)
 {
     r->layout_version = r->snap->layout_version;
@@ -1068,7 +1078,9 @@ static void release_inputs(run *r)
     r->live = NULL;
     free(r->dirs);
     r->dirs = NULL;
-    ib_snapshot_free(r->snap);
+    r->discarding = pthread_create(&r->discarder, NULL, discard_snapshot, r->snap) == 0;
+    if (!r->discarding)
+        ib_snapshot_free(r->snap);
     r->snap = NULL;
     ib_manifest_free(&r->prev);
     ib_manifest_init(&r->prev);
@@ -1214,6 +1226,8 @@ static void run_cleanup(run *r)
     free(r->dirs);
     if (r->snap)
         ib_snapshot_free(r->snap);
+    if (r->discarding)
+        pthread_join(r->discarder, NULL);
     free_strv(r->selected, r->n_selected);
 }
 
