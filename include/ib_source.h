@@ -72,4 +72,13 @@ int ib_staging_clean(const char *staging_root, int *removed, ib_err *err);
 /* Remove the staging dir and free. */
 void ib_snapshot_free(ib_snapshot *snap);
 
+/* Take the staging dir's path out of snap (malloc'd; NULL if it has none):
+ * ib_snapshot_free then frees without removing it, and the caller removes
+ * it with ib_staging_remove, for instance on a thread of its own. */
+char *ib_snapshot_take_staging(ib_snapshot *snap);
+
+/* Remove a staging dir and everything in it, as far as possible (a file
+ * that cannot be removed is left for ib_staging_clean). */
+void ib_staging_remove(const char *dir);
+
 #endif

@@ -89,7 +89,7 @@ typedef struct run {
     struct dir_range *dirs; /* the snapshot's files, in runs of one directory */
     size_t n_dirs;
     size_t first_dir;    /* every range before it is taken */
-    pthread_t discarder; /* frees the snapshot and removes its staging tree */
+    pthread_t discarder; /* removes the staging tree */
     bool discarding;     /* discarder started, to be joined */
     bool send_failed;    /* a sender failed: the others stop */
     ib_err send_err;     /* its error, the one reported */
@@ -1058,9 +1058,10 @@ static int verify_live(run *r, ib_err *err)
 
 /* ---- manifest, freeze, prune ---- */
 
-static void *discard_snapshot(void *snap)
+static void *remove_staging(void *dir)
 {
-    ib_snapshot_free(snap);
+    ib_staging_remove(dir);
+    free(dir);
     return NULL;
 }
 
@@ -1078,10 +1079,12 @@ static void release_inputs(run *r)
     r->live = NULL;
     free(r->dirs);
     r->dirs = NULL;
-    r->discarding = pthread_create(&r->discarder, NULL, discard_snapshot, r->snap) == 0;
-    if (!r->discarding)
-        ib_snapshot_free(r->snap);
+    char *staging = ib_snapshot_take_staging(r->snap);
+    ib_snapshot_free(r->snap);
     r->snap = NULL;
+    r->discarding = pthread_create(&r->discarder, NULL, remove_staging, staging) == 0;
+    if (!r->discarding)
+        remove_staging(staging);
     ib_manifest_free(&r->prev);
     ib_manifest_init(&r->prev);
 }

@@ -1157,6 +1157,19 @@ int ib_snapshot_take(const ib_source *src, const char *const *databases, size_t 
     return 0;
 }
 
+char *ib_snapshot_take_staging(ib_snapshot *snap)
+{
+    char *dir = snap->staging_dir;
+    snap->staging_dir = NULL;
+    return dir;
+}
+
+void ib_staging_remove(const char *dir)
+{
+    if (dir)
+        remove_tree(dir);
+}
+
 void ib_snapshot_free(ib_snapshot *snap)
 {
     if (!snap)
