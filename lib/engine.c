@@ -1021,6 +1021,8 @@ static int entry_name_cmp(const void *key, const void *entry)
 
 static const ib_storage_entry *listing_find(const dir_listing *l, const char *name)
 {
+    if (l->n == 0) /* ents may be NULL, which bsearch must not be given */
+        return NULL;
     return bsearch(name, l->ents, l->n, sizeof *l->ents, entry_name_cmp);
 }
 

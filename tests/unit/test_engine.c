@@ -56,6 +56,7 @@ typedef struct events {
     const char *truncate_staged; /* name of a staged file cut short when sending starts */
     const char *remove_live;     /* path in the task dir removed when the check starts */
     const char *replace_live;    /* path in the task dir replaced by 10 bytes then */
+    const char *remove_live_dir; /* directory in the task dir removed then */
 } events;
 
 static void ev_log(void *ctx, int priority, const char *msg)
@@ -85,6 +86,12 @@ static void ev_progress(void *ctx, const ib_progress *p)
         g_cut_name = e->truncate_staged;
         nftw(e->f->staging, cut_staged, 16, FTW_PHYS);
         e->truncate_staged = NULL;
+    }
+    if (strcmp(p->phase, "check") == 0 && e->remove_live_dir) {
+        char cmd[PATH_MAX + 64];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s/%s'", e->f->task_dir, e->remove_live_dir);
+        assert_int_equal(system(cmd), 0);
+        e->remove_live_dir = NULL;
     }
     if (strcmp(p->phase, "check") == 0 && (e->remove_live || e->replace_live)) {
         /* Another writer, between the upload and the check. Replaced, not
@@ -796,6 +803,15 @@ static void test_check_before_freeze(void **state)
     assert_int_equal(err.code, IB_E_TARGET_IO);
     assert_non_null(
         strstr(err.msg, "/sequence/root.a/1/0/3-3-0-0.tsfile: wrong size after sending"));
+    assert_int_equal(count_copies(f), 1);
+
+    ev = make_events(&e, f);
+    e.remove_live_dir = "sequence/root.b"; /* a whole directory gone */
+    req.run_id = ++f->run_id;
+    assert_int_equal(ib_backup_run(&req, &ev, &res, &err), -1);
+    assert_int_equal(err.code, IB_E_TARGET_IO);
+    assert_non_null(strstr(err.msg, "/sequence/root.b/"));
+    assert_non_null(strstr(err.msg, "missing after sending"));
     assert_int_equal(count_copies(f), 1);
     assert_restores_to(f, full.copy, "r-full-intact", 0);
 
