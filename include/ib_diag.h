@@ -30,9 +30,8 @@ void ib_diags_free(ib_diags *d);
 
 /* Append one diagnostic; strings are copied. Allocation failure is fatal to
  * nothing: the entry is dropped and ib_diags_errors still counts it. */
-void ib_diags_add(ib_diags *d, ib_severity sev, ib_code code, const char *file,
-                  const char *pointer, int line, int column, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
+void ib_diags_add(ib_diags *d, ib_severity sev, ib_code code, const char *file, const char *pointer,
+                  int line, int column, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
 size_t ib_diags_errors(const ib_diags *d);
 size_t ib_diags_warnings(const ib_diags *d);
@@ -45,5 +44,12 @@ void ib_diags_move(ib_diags *dst, ib_diags *src);
  *   "tasks.d/x.json: /period/every: must be >= 1, got 0 (E_TASK_FIELD)"
  * Warnings start with "warning: ". Returns what snprintf returns. */
 int ib_diag_format(const ib_diag *d, char *buf, size_t n);
+
+/* The same line from its parts, the code given by its name: for
+ * diagnostics that arrive as JSON (ib_diag_json_format). NULL file is "",
+ * NULL message "out of memory". */
+int ib_diag_format_parts(char *buf, size_t n, ib_severity sev, const char *file,
+                         const char *pointer, int line, int column, const char *message,
+                         const char *code_name);
 
 #endif

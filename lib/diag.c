@@ -30,8 +30,8 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-void ib_diags_add(ib_diags *d, ib_severity sev, ib_code code, const char *file,
-                  const char *pointer, int line, int column, const char *fmt, ...)
+void ib_diags_add(ib_diags *d, ib_severity sev, ib_code code, const char *file, const char *pointer,
+                  int line, int column, const char *fmt, ...)
 {
     if (d->len == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;
@@ -93,16 +93,23 @@ void ib_diags_move(ib_diags *dst, ib_diags *src)
     ib_diags_init(src);
 }
 
+int ib_diag_format_parts(char *buf, size_t n, ib_severity sev, const char *file,
+                         const char *pointer, int line, int column, const char *message,
+                         const char *code_name)
+{
+    const char *prefix = sev == IB_SEV_WARNING ? "warning: " : "";
+    file = file ? file : "";
+    message = message ? message : "out of memory";
+    if (line > 0)
+        return snprintf(buf, n, "%s%s:%d:%d: %s (%s)", prefix, file, line, column, message,
+                        code_name);
+    if (pointer)
+        return snprintf(buf, n, "%s%s: %s: %s (%s)", prefix, file, pointer, message, code_name);
+    return snprintf(buf, n, "%s%s: %s (%s)", prefix, file, message, code_name);
+}
+
 int ib_diag_format(const ib_diag *d, char *buf, size_t n)
 {
-    const char *sev = d->severity == IB_SEV_WARNING ? "warning: " : "";
-    const char *file = d->file ? d->file : "";
-    const char *msg = d->message ? d->message : "out of memory";
-    if (d->line > 0)
-        return snprintf(buf, n, "%s%s:%d:%d: %s (%s)", sev, file, d->line, d->column, msg,
-                        ib_code_name(d->code));
-    if (d->pointer)
-        return snprintf(buf, n, "%s%s: %s: %s (%s)", sev, file, d->pointer, msg,
-                        ib_code_name(d->code));
-    return snprintf(buf, n, "%s%s: %s (%s)", sev, file, msg, ib_code_name(d->code));
+    return ib_diag_format_parts(buf, n, d->severity, d->file, d->pointer, d->line, d->column,
+                                d->message, ib_code_name(d->code));
 }

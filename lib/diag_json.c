@@ -60,19 +60,13 @@ static int int_of(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1e9 ? v->valueint : 0;
 }
 
-/* Must print what ib_diag_format prints (tests/unit/test_diag_json.c). */
 int ib_diag_json_format(const cJSON *o, char *buf, size_t n)
 {
     if (cJSON_IsString(o))
         return snprintf(buf, n, "%s", o->valuestring);
     if (!cJSON_IsObject(o))
         return -1;
-    const char *file = text_of(o, "file", ""), *msg = text_of(o, "message", "");
-    const char *code = text_of(o, "code", "E_INTERNAL"), *pointer = text_of(o, "pointer", NULL);
-    int line = int_of(o, "line"), column = int_of(o, "column");
-    if (line > 0)
-        return snprintf(buf, n, "%s:%d:%d: %s (%s)", file, line, column, msg, code);
-    if (pointer)
-        return snprintf(buf, n, "%s: %s: %s (%s)", file, pointer, msg, code);
-    return snprintf(buf, n, "%s: %s (%s)", file, msg, code);
+    return ib_diag_format_parts(buf, n, IB_SEV_ERROR, text_of(o, "file", ""),
+                                text_of(o, "pointer", NULL), int_of(o, "line"), int_of(o, "column"),
+                                text_of(o, "message", ""), text_of(o, "code", "E_INTERNAL"));
 }
