@@ -2,12 +2,12 @@
 
 #include "history.h"
 #include "ib_sched.h"
+#include "ib_source.h"
 #include "log.h"
 #include "msgid.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -296,26 +296,10 @@ static void close_handles(ibd_run *run)
     close_handle(run, (uv_handle_t *)&run->progress_timer);
 }
 
-/* nftw passes no context: the first error of the removal in progress (the
- * loop thread is the only caller). */
-static int staging_rm_errno;
-
-static int remove_staging_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    /* FTW_PHYS reports a symlink as itself (FTW_SL): unlinked, never followed. */
-    bool dir = type == FTW_DP || type == FTW_DNR;
-    if ((dir ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT && !staging_rm_errno)
-        staging_rm_errno = errno;
-    return 0; /* go on: remove as much as possible */
-}
-
 /* Remove <staging_root>/run-<id>. The worker removes its staging itself, but
  * not when it is killed or crashes, and the hard links in it keep the disk
  * space of TsFiles that IoTDB has since compacted away. Idempotent: usually
- * the worker has cleaned up and there is nothing to do. FTW_MOUNT: a mount
- * inside staging is not ours to empty (its mount point stays). */
+ * the worker has cleaned up and there is nothing to do. */
 static void remove_staging(const ibd_run *run)
 {
     char dir[4096];
@@ -323,14 +307,11 @@ static void remove_staging(const ibd_run *run)
     struct stat st;
     if (n < 0 || (size_t)n >= sizeof dir || lstat(dir, &st) != 0)
         return;
-    staging_rm_errno = 0;
-    if (nftw(dir, remove_staging_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0 &&
-        !staging_rm_errno)
-        staging_rm_errno = errno;
+    int e = ib_staging_remove(dir);
     ibd_log_fields f = run_fields(run);
-    if (staging_rm_errno)
+    if (e != 0)
         ibd_log(LOG_WARNING, &f, "cannot remove the staging dir %s of run %" PRId64 ": %s", dir,
-                run->id, strerror(staging_rm_errno));
+                run->id, strerror(e));
     else
         ibd_log(LOG_INFO, &f, "removed the staging dir %s left by run %" PRId64, dir, run->id);
 }

@@ -77,8 +77,9 @@ void ib_snapshot_free(ib_snapshot *snap);
  * it with ib_staging_remove, for instance on a thread of its own. */
 char *ib_snapshot_take_staging(ib_snapshot *snap);
 
-/* Remove a staging dir and everything in it, as far as possible (a file
- * that cannot be removed is left for ib_staging_clean). */
-void ib_staging_remove(const char *dir);
+/* Remove a staging dir and everything in it, as far as possible, without
+ * entering another file system mounted inside. Returns 0, or the errno
+ * of the first failure (what is left goes with ib_staging_clean). */
+int ib_staging_remove(const char *dir);
 
 #endif

@@ -240,9 +240,11 @@ static int mkdir_p(const char *path, ib_err *err)
     return rc;
 }
 
-/* Remove name (file or tree) inside the directory parent. Errors other than ENOENT are
- * returned as errno values; removal goes on as far as it can. */
-static int remove_at(int parent, const char *name)
+/* Remove name (file or tree) inside the directory parent, without leaving
+ * the file system dev: a file system mounted inside is not ours to empty
+ * (its mount point stays, EBUSY). Errors other than ENOENT are returned as
+ * errno values; removal goes on as far as it can. */
+static int remove_at(int parent, const char *name, dev_t dev)
 {
     if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
         return 0;
@@ -251,6 +253,16 @@ static int remove_at(int parent, const char *name)
     int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    if (st.st_dev != dev) { /* a mount point: left, EBUSY */
+        close(fd);
+        return unlinkat(parent, name, AT_REMOVEDIR) == 0 ? 0 : errno;
+    }
     DIR *d = fdopendir(fd);
     if (!d) {
         int e = errno;
@@ -262,7 +274,7 @@ static int remove_at(int parent, const char *name)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        int r = remove_at(dirfd(d), e->d_name);
+        int r = remove_at(dirfd(d), e->d_name, dev);
         if (r && !first_err)
             first_err = r;
     }
@@ -274,7 +286,10 @@ static int remove_at(int parent, const char *name)
 
 static int remove_tree(const char *path)
 {
-    return remove_at(AT_FDCWD, path);
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : errno;
+    return remove_at(AT_FDCWD, path, st.st_dev);
 }
 
 /* ---- databases ---- */
@@ -1164,10 +1179,9 @@ char *ib_snapshot_take_staging(ib_snapshot *snap)
     return dir;
 }
 
-void ib_staging_remove(const char *dir)
+int ib_staging_remove(const char *dir)
 {
-    if (dir)
-        remove_tree(dir);
+    return dir ? remove_tree(dir) : 0;
 }
 
 void ib_snapshot_free(ib_snapshot *snap)
