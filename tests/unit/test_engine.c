@@ -334,22 +334,29 @@ static int teardown(void **state)
 
 /* ---- helpers around the engine ---- */
 
-static int backup(fx *f, ib_backup_type type, int stop_after, events *e, ib_backup_result *res,
-                  ib_err *err)
+/* A run with the events ev of e, as the caller set them up (make_events). */
+static int backup_with(fx *f, ib_backup_type type, const ib_engine_events *ev, events *e,
+                       ib_backup_result *res, ib_err *err)
 {
-    ib_engine_events ev = make_events(e, f);
-    e->stop_after = stop_after;
     ib_backup_request req = {.task = &f->task,
                              .created_at = CREATED_AT,
                              .run_id = ++f->run_id,
                              .type = type,
                              .staging_root = f->staging};
     ib_err_clear(err);
-    int rc = ib_backup_run(&req, &ev, res, err);
+    int rc = ib_backup_run(&req, ev, res, err);
     if (getenv("IB_TEST_VERBOSE"))
         print_message("run %lld: rc %d %s %s\n%s", (long long)req.run_id, rc,
                       rc ? ib_code_name(err->code) : "", rc ? err->msg : "", e->log);
     return rc;
+}
+
+static int backup(fx *f, ib_backup_type type, int stop_after, events *e, ib_backup_result *res,
+                  ib_err *err)
+{
+    ib_engine_events ev = make_events(e, f);
+    e->stop_after = stop_after;
+    return backup_with(f, type, &ev, e, res, err);
 }
 
 static void backup_ok(fx *f, ib_backup_type type, ib_backup_result *res)
@@ -359,6 +366,17 @@ static void backup_ok(fx *f, ib_backup_type type, ib_backup_result *res)
     int rc = backup(f, type, 0, &e, res, &err);
     if (rc != 0)
         fail_msg("backup failed: %s (%s)\nlog:\n%s", err.msg, ib_code_name(err.code), e.log);
+}
+
+/* A full copy of state 0 (*full), then the data grown to state 1; the
+ * expected trees of both saved. */
+static void full_then_grow(fx *f, ib_backup_result *full)
+{
+    fill_state0(f, 0, 0);
+    save_expected(f, 0, 0);
+    backup_ok(f, IB_BACKUP_FULL, full);
+    grow(f, 0);
+    save_expected(f, 0, 1);
 }
 
 static int restore(fx *f, const char *copy, const char *to, bool force, const char *const *dbs,
@@ -601,12 +619,8 @@ static int64_t state1_sent_bytes(fx *f)
 static void test_incremental_after_grow(void **state)
 {
     fx *f = *state;
-    fill_state0(f, 0, 0);
-    save_expected(f, 0, 0);
     ib_backup_result full, inc, same;
-    backup_ok(f, IB_BACKUP_FULL, &full);
-    grow(f, 0);
-    save_expected(f, 0, 1);
+    full_then_grow(f, &full);
     backup_ok(f, IB_BACKUP_INCREMENTAL, &inc);
     assert_int_equal(inc.type, IB_BACKUP_INCREMENTAL);
     assert_int_equal(inc.files_total, STATE1_FILES);
@@ -742,12 +756,8 @@ static void test_interrupted_incremental_keeps_copies(void **state)
 {
     fx *f = *state;
     f->task.target.parallel_uploads = 1;
-    fill_state0(f, 0, 0);
-    save_expected(f, 0, 0);
     ib_backup_result full;
-    backup_ok(f, IB_BACKUP_FULL, &full);
-    grow(f, 0);
-    save_expected(f, 0, 1);
+    full_then_grow(f, &full);
     events e;
     ib_backup_result res;
     ib_err err;
@@ -773,23 +783,14 @@ static void test_interrupted_incremental_keeps_copies(void **state)
 static void test_check_before_freeze(void **state)
 {
     fx *f = *state;
-    fill_state0(f, 0, 0);
-    save_expected(f, 0, 0);
     ib_backup_result full;
-    backup_ok(f, IB_BACKUP_FULL, &full);
-    grow(f, 0);
-    save_expected(f, 0, 1);
+    full_then_grow(f, &full);
     events e;
     ib_backup_result res;
     ib_err err;
     ib_engine_events ev = make_events(&e, f);
     e.remove_live = "sequence/root.a/1/1/11-11-0-0.tsfile"; /* new in this run */
-    ib_backup_request req = {.task = &f->task,
-                             .created_at = CREATED_AT,
-                             .run_id = ++f->run_id,
-                             .type = IB_BACKUP_INCREMENTAL,
-                             .staging_root = f->staging};
-    assert_int_equal(ib_backup_run(&req, &ev, &res, &err), -1);
+    assert_int_equal(backup_with(f, IB_BACKUP_INCREMENTAL, &ev, &e, &res, &err), -1);
     assert_int_equal(err.code, IB_E_TARGET_IO);
     assert_non_null(
         strstr(err.msg, "/sequence/root.a/1/1/11-11-0-0.tsfile: missing after sending"));
@@ -798,8 +799,7 @@ static void test_check_before_freeze(void **state)
 
     ev = make_events(&e, f);
     e.replace_live = "sequence/root.a/1/0/3-3-0-0.tsfile"; /* kept from the full copy */
-    req.run_id = ++f->run_id;
-    assert_int_equal(ib_backup_run(&req, &ev, &res, &err), -1);
+    assert_int_equal(backup_with(f, IB_BACKUP_INCREMENTAL, &ev, &e, &res, &err), -1);
     assert_int_equal(err.code, IB_E_TARGET_IO);
     assert_non_null(
         strstr(err.msg, "/sequence/root.a/1/0/3-3-0-0.tsfile: wrong size after sending"));
@@ -807,8 +807,7 @@ static void test_check_before_freeze(void **state)
 
     ev = make_events(&e, f);
     e.remove_live_dir = "sequence/root.b"; /* a whole directory gone */
-    req.run_id = ++f->run_id;
-    assert_int_equal(ib_backup_run(&req, &ev, &res, &err), -1);
+    assert_int_equal(backup_with(f, IB_BACKUP_INCREMENTAL, &ev, &e, &res, &err), -1);
     assert_int_equal(err.code, IB_E_TARGET_IO);
     assert_non_null(strstr(err.msg, "/sequence/root.b/"));
     assert_non_null(strstr(err.msg, "missing after sending"));
