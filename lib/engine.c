@@ -73,8 +73,7 @@ typedef struct run {
     char **selected;
     size_t n_selected;
     ib_snapshot *snap;
-    const char **rels;     /* the snapshot's paths, sorted by strcmp, for lookups */
-    ib_storage_info *live; /* per rels entry: that file in the live dir, as cleaning found it */
+    ib_storage_info *live; /* per snapshot file: it in the live dir, as cleaning found it */
     ib_storage *st;
     char *task_dir;
     bool have_prev;
@@ -219,11 +218,6 @@ static int select_local(run *r, ib_err *err)
     return rc;
 }
 
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int take_snapshot(run *r, ib_err *err)
 {
     int rc = r->task->source.rest ? select_with_rest(r, err) : select_local(r, err);
@@ -237,24 +231,27 @@ static int take_snapshot(run *r, ib_err *err)
                          r->req->staging_root, name, &sev, &r->snap, err) != 0)
         return -1;
     size_t n = r->snap->n_files;
-    r->rels = calloc(n ? n : 1, sizeof *r->rels);
-    if (!r->rels)
-        return ib_err_set(err, IB_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        r->rels[i] = r->snap->files[i].rel;
+    for (size_t i = 0; i < n; i++)
         r->prog.bytes_total += r->snap->files[i].size;
-    }
-    qsort(r->rels, n, sizeof *r->rels, cmp_str_ptr);
     r->prog.files_total = (int64_t)n;
     r->res->files_total = (int64_t)n;
     return 0;
 }
 
-/* Position of rel in r->rels, or -1 when the snapshot does not hold it. */
+static int rel_cmp(const void *key, const void *file)
+{
+    return strcmp(key, ((const ib_source_file *)file)->rel);
+}
+
+/* Position of rel in the snapshot's files (sorted by rel), or -1 when the
+ * snapshot does not hold it. */
 static ptrdiff_t snapshot_index(const run *r, const char *rel)
 {
-    const char **hit = bsearch(&rel, r->rels, r->snap->n_files, sizeof *r->rels, cmp_str_ptr);
-    return hit ? hit - r->rels : -1;
+    if (r->snap->n_files == 0)
+        return -1;
+    const ib_source_file *hit =
+        bsearch(rel, r->snap->files, r->snap->n_files, sizeof *r->snap->files, rel_cmp);
+    return hit ? hit - r->snap->files : -1;
 }
 
 /* ---- target and previous copy ---- */
@@ -728,10 +725,7 @@ static int plan_file(sender *s, file_plan *p, bool *send, ib_err *err)
 {
     run *r = s->r;
     *send = true;
-    ptrdiff_t at = snapshot_index(r, p->f->rel);
-    if (at < 0)
-        return ib_err_set(err, IB_E_INTERNAL, "%s: not in the run's snapshot", p->f->rel);
-    ib_storage_info live = r->live[at];
+    ib_storage_info live = r->live[p->f - r->snap->files];
     bool live_ok = live.exists && !live.is_dir && live.size == p->f->size;
     if (!live_ok)
         return 0; /* missing or wrong size: send (this also repairs) */
@@ -1075,8 +1069,6 @@ static void *remove_staging(void *dir)
 static void release_inputs(run *r)
 {
     r->layout_version = r->snap->layout_version;
-    free(r->rels);
-    r->rels = NULL;
     free(r->live);
     r->live = NULL;
     free(r->dirs);
@@ -1226,7 +1218,6 @@ static void run_cleanup(run *r)
     ib_manifest_free(&r->next);
     free(r->task_dir);
     ib_storage_free(r->st);
-    free(r->rels);
     free(r->live);
     free(r->dirs);
     if (r->snap)
