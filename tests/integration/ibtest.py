@@ -61,6 +61,11 @@ VALGRIND_ARGS = ["valgrind", "--tool=memcheck", "--trace-children=yes",
 # Sanitized binaries are several times slower, binaries under valgrind more
 # so: scale every default timeout.
 TIMEOUT_SCALE = 8.0 if VALGRIND else 4.0 if SANITIZE else 1.0
+# The WebHDFS test server's DataNode receive path in C (tests/tools/webhdfs_dn.c),
+# built in every build but a sanitizer one (whose runs keep the server's
+# Python path): every server a test starts inherits it.
+if not SANITIZE:
+    os.environ.setdefault("WEBHDFS_DN_LIB", os.path.join(BUILD_DIR, "tests", "libwebhdfs_dn.so"))
 
 
 def scaled(seconds):

@@ -19,6 +19,7 @@ SOURCE_DIR = os.path.abspath(
 TOOLS = os.path.join(SOURCE_DIR, "tests", "tools")
 SERVER = os.path.join(TOOLS, "webhdfs_server.py")
 sys.path.insert(0, TOOLS)
+import ibtest  # noqa: E402  (sets WEBHDFS_DN_LIB outside sanitizer builds)
 import webhdfs_server  # noqa: E402  (for its checksum function)
 
 
@@ -322,6 +323,7 @@ class WebHdfsServerTest(unittest.TestCase):
             for a, b in ((0, 1), (1, 600), (600, 1111), (1111, 1112), (1112, 3000)):
                 pieces.update(blob[a:b])
             self.assertEqual(pieces.result(), whole.result(), blocksize)
+        self.native_body_agrees(blob)
         data = os.urandom(200000)
         c.put("/backup/f", data)
         r, body = c.raw("GET", "/backup/f", "GETFILECHECKSUM")
@@ -354,6 +356,38 @@ class WebHdfsServerTest(unittest.TestCase):
         r, body = c.raw("GET", "/backup/empty", "GETFILECHECKSUM")
         r, body = c.follow(r.getheader("Location"), "GET")
         self.assertEqual(json.loads(body)["FileChecksum"]["algorithm"], "MD5-of-0MD5-of-0CRC32")
+
+    def native_body_agrees(self, blob):
+        """The DataNode's C receive path (webhdfs_dn.c) writes what it reads
+        and keeps the same checksum as BlockCrcs, whatever the pieces."""
+        if ibtest.SANITIZE:
+            return  # not built there: the server runs its Python path
+        lib = webhdfs_server.DN_LIB
+        self.assertIsNotNone(lib, "WEBHDFS_DN_LIB is not loaded")
+        for blocksize in (1024, 1000, 700, 512, 1 << 27):
+            want = webhdfs_server.BlockCrcs(blocksize)
+            want.update(blob)
+            a, b = socket.socketpair()
+            body = webhdfs_server.NativeBody(lib, blocksize)
+            try:
+                out_r, out_w = os.pipe()
+                body.feed(out_w, blob[:5])  # what the reader held
+                a.sendall(blob[5:1800])
+                self.assertEqual(body.receive(b.fileno(), out_w, 1795), 1795)
+                a.sendall(blob[1800:])
+                a.close()
+                # Asked for more than comes: short at the peer's close.
+                self.assertEqual(body.receive(b.fileno(), out_w, len(blob)), len(blob) - 1800)
+                os.close(out_w)
+                with os.fdopen(out_r, "rb") as written:
+                    self.assertEqual(written.read(), blob)
+                self.assertEqual(body.result(), want.result(), blocksize)
+            finally:
+                body.close()
+                b.close()
+        empty = webhdfs_server.NativeBody(lib, 1024)
+        self.assertEqual(empty.result(), webhdfs_server.BlockCrcs(1024).result())
+        empty.close()
 
     def test_snapshots_keep_deleted_and_overwritten_files(self):
         c = self.c
