@@ -25,6 +25,13 @@ class BenchSmokeTest(unittest.TestCase):
         self.workdir = tempfile.mkdtemp(prefix="ibbench-", dir=os.environ.get("TMPDIR", "/tmp"))
         self.addCleanup(shutil.rmtree, self.workdir, True)
 
+    @staticmethod
+    def shm_storage():
+        try:
+            return {n for n in os.listdir("/dev/shm") if n.startswith("iotdb-bench-webhdfs-")}
+        except OSError:
+            return set()
+
     def run_bench(self, *args):
         cmd = [sys.executable, BENCH, "--smoke", "--build-dir", ibtest.BUILD_DIR,
                "--workdir", os.path.join(self.workdir, "w")] + list(args)
@@ -44,6 +51,7 @@ class BenchSmokeTest(unittest.TestCase):
 
     def test_smoke_prints_every_table(self):
         json_path = os.path.join(self.workdir, "results.json")
+        self.shm_before = self.shm_storage()
         r = self.run_bench("--json", json_path)
         self.assertEqual(r.returncode, 0, "stdout:\n%s\nstderr:\n%s" % (r.stdout, r.stderr))
         out = r.stdout
@@ -74,12 +82,16 @@ class BenchSmokeTest(unittest.TestCase):
         w3 = out[out.index("workload 3: full backup to WebHDFS"):]
         if "skipped:" not in w3.split("\n\n")[0]:
             for name in ("iotdb-backupd run --full (RemoteHDFS)", "curl CREATE, sequential",
-                         "curl CREATE, xargs -P 4", "server ceiling: 1 curl"):
+                         "curl CREATE, xargs -P 4", "curl CREATE, 2 processes, --parallel 4",
+                         "server ceiling: 1 curl", "server ceiling: same files, sparse"):
                 row = next((x for x in self.table_rows(out, "workload 3") if x.startswith(name)),
                            None)
                 self.assertIsNotNone(row, "workload 3 has no row %r:\n%s" % (name, w3))
                 self.assertRegex(row[40:], "^" + number, row)
             self.assertRegex(w3, r"ours / ceiling throughput: [0-9.]+")
+            self.assertRegex(w3, r"ours / the ceiling for these files .*: [0-9.]+; "
+                                 r"ours / curl --parallel 4: [0-9.]+")
+            self.assertRegex(w3, r"the server used [0-9.]+ CPU s during our median run")
         # The machine-readable record has every workload.
         with open(json_path) as f:
             rec = ibtest.json.load(f)
@@ -87,8 +99,10 @@ class BenchSmokeTest(unittest.TestCase):
                         rec["workloads"].keys())
         self.assertEqual(rec["data"]["big"]["files"], 16)
         self.assertEqual(rec["data"]["small"]["files"], 200)
-        # The workdir is removed unless --keep.
+        # The workdir is removed unless --keep, and so is the WebHDFS
+        # server's storage on a tmpfs.
         self.assertFalse(os.path.exists(os.path.join(self.workdir, "w")))
+        self.assertEqual(self.shm_storage(), self.shm_before)
 
     def test_bad_option_is_a_usage_error(self):
         r = subprocess.run([sys.executable, BENCH, "--no-such-option"], capture_output=True,
