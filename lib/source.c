@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,16 +110,27 @@ static char *path_join(const char *a, const char *b)
 static void log_msg(const ib_source_events *ev, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void log_msg(const ib_source_events *ev, int prio, const char *fmt, ...)
+/* The caller's log callback, under lock when one is given (staging lanes). */
+static void log_va(const ib_source_events *ev, pthread_mutex_t *lock, int prio, const char *fmt,
+                   va_list ap)
 {
     if (!ev || !ev->log)
         return;
     char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    if (lock)
+        pthread_mutex_lock(lock);
+    ev->log(ev->ctx, prio, buf);
+    if (lock)
+        pthread_mutex_unlock(lock);
+}
+
+static void log_msg(const ib_source_events *ev, int prio, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    log_va(ev, NULL, prio, fmt, ap);
     va_end(ap);
-    ev->log(ev->ctx, prio, buf);
 }
 
 static bool should_stop(const ib_source_events *ev)
@@ -483,13 +496,71 @@ static bool is_companion(const strvec *names, const char *name)
 
 /* ---- the snapshot under construction ---- */
 
-typedef struct snap_ctx {
+/* One space of a partition: its sequence/ or its unsequence/ directory. */
+typedef struct part_loc {
+    const char *src_dir;    /* <data dir>/<kind>/<db>/<region>/<partition> */
+    const char *rel_dir;    /* [<k>/]<kind>/<db>/<region>/<partition> */
+    const char *staged_dir; /* <staging>/<rel_dir> */
+    const char *db;
+} part_loc;
+
+/* A partition of one data dir: both spaces, taken as one unit. Insertion
+ * compaction hard-links an unsequence file into sequence/ under a new name,
+ * then deletes it; cross-space compaction writes into sequence/ and deletes
+ * from both. Each space checked on its own could look stable while a file
+ * moved from the space not listed yet into the one already accepted, and the
+ * copy would miss it. */
+typedef struct part_unit {
+    part_loc sp[2];       /* indexed like KINDS */
+    const char *name;     /* <db>/<region>/<partition>, for messages */
+    const char *data_dir; /* for messages */
+    size_t dir;           /* the data dir's index */
+} part_unit;
+
+/* A partition found by the walk, owning the strings its unit points to. */
+typedef struct unit_job {
+    part_unit u;
+    char *src[2], *rel[2], *staged[2], *name;
+} unit_job;
+
+/* Partitions are staged by up to STAGE_LANES threads at once, each taking
+ * whole partitions: with many small files the links, stats and head reads
+ * of one thread were a third of a run. */
+#define STAGE_LANES 4
+
+/* What the lanes share. The lock also serialises the caller's callbacks. */
+typedef struct stage_shared {
+    pthread_mutex_t lock;
     const ib_source_events *ev;
     ib_snapshot *snap;
-    size_t cap;
-    const char *data_dir; /* the one being walked */
-    bool can_link;        /* false once link() failed with EXDEV/EPERM for this data dir */
+    atomic_bool *can_link; /* per data dir: false once link() was refused */
+    unit_job *jobs;
+    size_t n_jobs, cap_jobs, next;
+    bool failed;
+    ib_err err; /* the first failure */
+} stage_shared;
+
+/* One lane: stages whole partitions into a file list of its own. */
+typedef struct snap_ctx {
+    stage_shared *sh;
+    const part_unit *unit; /* the partition being staged */
+    size_t job;            /* its index: the walk's order */
+    ib_source_file *files;
+    size_t n_files, cap;
+    size_t version_job; /* job of the first valid TsFile head seen, SIZE_MAX: none */
+    int version;
 } snap_ctx;
+
+static void lane_log(snap_ctx *c, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void lane_log(snap_ctx *c, int prio, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_va(c->sh->ev, &c->sh->lock, prio, fmt, ap);
+    va_end(ap);
+}
 
 static void file_clear(ib_source_file *f)
 {
@@ -501,16 +572,15 @@ static void file_clear(ib_source_file *f)
 static int add_file(snap_ctx *c, const char *rel, const char *staged, ib_file_kind kind,
                     const char *db, const struct stat *st, ib_err *err)
 {
-    ib_snapshot *s = c->snap;
-    if (s->n_files == c->cap) {
+    if (c->n_files == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
-        ib_source_file *v = realloc(s->files, cap * sizeof *v);
+        ib_source_file *v = realloc(c->files, cap * sizeof *v);
         if (!v)
             return nomem(err);
-        s->files = v;
+        c->files = v;
         c->cap = cap;
     }
-    ib_source_file *f = &s->files[s->n_files];
+    ib_source_file *f = &c->files[c->n_files];
     f->rel = strdup(rel);
     f->staged = strdup(staged);
     f->database = strdup(db);
@@ -521,37 +591,38 @@ static int add_file(snap_ctx *c, const char *rel, const char *staged, ib_file_ki
         file_clear(f);
         return nomem(err);
     }
-    s->n_files++;
+    c->n_files++;
     return 0;
 }
 
 /* Drop the files staged since mark (a partition being rescanned). */
 static void rollback_files(snap_ctx *c, size_t mark)
 {
-    ib_snapshot *s = c->snap;
-    while (s->n_files > mark) {
-        ib_source_file *f = &s->files[--s->n_files];
+    while (c->n_files > mark) {
+        ib_source_file *f = &c->files[--c->n_files];
         unlink(f->staged);
         file_clear(f);
     }
 }
 
 /* Check the TsFile head magic, and take the format version from the first
- * valid file. A bad head is backed up anyway (skipping it would lose data)
- * but reported. */
+ * valid file in the walk's order. A bad head is backed up anyway (skipping
+ * it would lose data) but reported. */
 static void check_tsfile_head(snap_ctx *c, int fd, const char *path)
 {
     unsigned char head[7];
     ssize_t got = pread(fd, head, sizeof head, 0);
     if (got != (ssize_t)sizeof head || memcmp(head, "TsFile", 6) != 0) {
-        log_msg(c->ev, LOG_WARNING,
-                "%s does not start with the TsFile magic: backing it up as it is (it may be "
-                "damaged)",
-                path);
+        lane_log(c, LOG_WARNING,
+                 "%s does not start with the TsFile magic: backing it up as it is (it may be "
+                 "damaged)",
+                 path);
         return;
     }
-    if (c->snap->layout_version == 0)
-        c->snap->layout_version = head[6];
+    if (c->job < c->version_job) {
+        c->version_job = c->job;
+        c->version = head[6];
+    }
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -619,8 +690,8 @@ static int copy_fd(snap_ctx *c, int in, const char *src_path, const char *dst, b
     }
     free(buf);
     if (rc == 0 && text_mods && keep != total) {
-        log_msg(c->ev, LOG_DEBUG, "%s: leaving out a partial last line (%lld bytes)", src_path,
-                (long long)(total - keep));
+        lane_log(c, LOG_DEBUG, "%s: leaving out a partial last line (%lld bytes)", src_path,
+                 (long long)(total - keep));
         if (ftruncate(out, keep) != 0)
             rc = ib_err_errno(err, IB_E_STAGING, errno, "cannot truncate %s", dst);
     }
@@ -638,20 +709,25 @@ static int copy_fd(snap_ctx *c, int in, const char *src_path, const char *dst, b
 
 /* A failed link() that copying can replace: other file system, or a
  * kernel refusing links to files of another user (protected_hardlinks). */
-static void note_link_fallback(snap_ctx *c, int errnum, const char *staging_dir)
+static void note_link_fallback(snap_ctx *c, int errnum)
 {
-    c->can_link = false;
-    c->snap->linked = false;
+    stage_shared *sh = c->sh;
+    if (!atomic_exchange(&sh->can_link[c->unit->dir], false))
+        return; /* another lane saw it first and said so */
+    pthread_mutex_lock(&sh->lock);
+    sh->snap->linked = false;
+    pthread_mutex_unlock(&sh->lock);
+    const char *staging_dir = sh->snap->staging_dir, *data_dir = c->unit->data_dir;
     if (errnum == EXDEV)
-        log_msg(c->ev, LOG_WARNING,
-                "staging dir %s is on another file system than data dir %s: copying instead of "
-                "hard-linking; HINT: set staging_dir on the same file system",
-                staging_dir, c->data_dir);
+        lane_log(c, LOG_WARNING,
+                 "staging dir %s is on another file system than data dir %s: copying instead of "
+                 "hard-linking; HINT: set staging_dir on the same file system",
+                 staging_dir, data_dir);
     else
-        log_msg(c->ev, LOG_WARNING,
-                "cannot hard-link files of data dir %s into staging dir %s (%s): copying "
-                "instead; HINT: run the daemon as the user owning the IoTDB data",
-                c->data_dir, staging_dir, strerror(errnum));
+        lane_log(c, LOG_WARNING,
+                 "cannot hard-link files of data dir %s into staging dir %s (%s): copying "
+                 "instead; HINT: run the daemon as the user owning the IoTDB data",
+                 data_dir, staging_dir, strerror(errnum));
 }
 
 /* Stage one file. Returns 0, 1 when the source vanished (compaction won:
@@ -675,13 +751,13 @@ static int stage_file(snap_ctx *c, const char *src_path, const char *dst, ib_fil
         check_tsfile_head(c, in, src_path);
     int rc = 0;
     bool linked = false;
-    if (kind != IB_FILE_MODS && c->can_link) {
+    if (kind != IB_FILE_MODS && atomic_load(&c->sh->can_link[c->unit->dir])) {
         if (link(src_path, dst) == 0)
             linked = true;
         else if (errno == ENOENT)
             rc = 1;
         else if (errno == EXDEV || errno == EPERM)
-            note_link_fallback(c, errno, c->snap->staging_dir);
+            note_link_fallback(c, errno);
         else
             rc = ib_err_errno(err, IB_E_STAGING, errno, "cannot hard-link %s to %s", src_path, dst);
     }
@@ -694,26 +770,6 @@ static int stage_file(snap_ctx *c, const char *src_path, const char *dst, ib_fil
     close(in);
     return rc;
 }
-
-/* One space of a partition: its sequence/ or its unsequence/ directory. */
-typedef struct part_loc {
-    const char *src_dir;    /* <data dir>/<kind>/<db>/<region>/<partition> */
-    const char *rel_dir;    /* [<k>/]<kind>/<db>/<region>/<partition> */
-    const char *staged_dir; /* <staging>/<rel_dir> */
-    const char *db;
-} part_loc;
-
-/* A partition of one data dir: both spaces, taken as one unit. Insertion
- * compaction hard-links an unsequence file into sequence/ under a new name,
- * then deletes it; cross-space compaction writes into sequence/ and deletes
- * from both. Each space checked on its own could look stable while a file
- * moved from the space not listed yet into the one already accepted, and the
- * copy would miss it. */
-typedef struct part_unit {
-    part_loc sp[2];       /* indexed like KINDS */
-    const char *name;     /* <db>/<region>/<partition>, for messages */
-    const char *data_dir; /* for messages */
-} part_unit;
 
 static int stage_named(snap_ctx *c, const part_loc *p, const char *name, ib_file_kind kind,
                        ib_err *err)
@@ -767,11 +823,10 @@ static int stage_listing(snap_ctx *c, const part_loc *p, const strvec *names, ib
             if (rc != 0)
                 return rc;
         } else if (is_tsfile_name(name)) {
-            log_msg(c->ev, LOG_DEBUG, "skipping %s/%s: working file (not sealed yet)", p->src_dir,
-                    name);
+            lane_log(c, LOG_DEBUG, "skipping %s/%s: working file (not sealed yet)", p->src_dir,
+                     name);
         } else if (!is_companion(names, name)) {
-            log_msg(c->ev, LOG_DEBUG, "skipping %s/%s: temporary or unknown file", p->src_dir,
-                    name);
+            lane_log(c, LOG_DEBUG, "skipping %s/%s: temporary or unknown file", p->src_dir, name);
         }
     }
     return 0;
@@ -830,9 +885,9 @@ static int stage_space(snap_ctx *c, const part_loc *p, const strvec *names, int 
         return -1;
     int rc = stage_listing(c, p, names, err);
     if (rc == 1)
-        log_msg(c->ev, LOG_DEBUG,
-                "partition %s: a file vanished while staging (compaction), rescanning (%d/%d)",
-                p->src_dir, attempt, SCAN_TRIES);
+        lane_log(c, LOG_DEBUG,
+                 "partition %s: a file vanished while staging (compaction), rescanning (%d/%d)",
+                 p->src_dir, attempt, SCAN_TRIES);
     return rc;
 }
 
@@ -843,8 +898,8 @@ static int unit_changed(snap_ctx *c, const part_unit *u, const unit_scan *before
 {
     for (int k = 0; k < 2; k++)
         if (after->busy == k || !sv_equal(&before->names[k], &after->names[k])) {
-            log_msg(c->ev, LOG_DEBUG, "partition %s changed while staging, rescanning (%d/%d)",
-                    u->sp[k].src_dir, attempt, SCAN_TRIES);
+            lane_log(c, LOG_DEBUG, "partition %s changed while staging, rescanning (%d/%d)",
+                     u->sp[k].src_dir, attempt, SCAN_TRIES);
             return 1;
         }
     return 0;
@@ -857,11 +912,11 @@ static int unit_changed(snap_ctx *c, const part_unit *u, const unit_scan *before
 static int try_unit(snap_ctx *c, const part_unit *u, int attempt, ib_err *err)
 {
     unit_scan before = {0}, after = {0};
-    size_t mark = c->snap->n_files;
+    size_t mark = c->n_files;
     int rc = scan_unit(u, &before, err);
     if (rc == 0 && before.busy >= 0) {
-        log_msg(c->ev, LOG_DEBUG, "partition %s: compaction in progress (%s), rescanning (%d/%d)",
-                u->sp[before.busy].src_dir, before.busy_log, attempt, SCAN_TRIES);
+        lane_log(c, LOG_DEBUG, "partition %s: compaction in progress (%s), rescanning (%d/%d)",
+                 u->sp[before.busy].src_dir, before.busy_log, attempt, SCAN_TRIES);
         rc = 1;
     }
     for (int k = 0; k < 2 && rc == 0; k++)
@@ -933,73 +988,203 @@ static int list_both(const char *data_dir, const char *sub, strvec *out, ib_err 
     return 0;
 }
 
-/* name: <db>/<region>/<partition> */
-static int walk_partition(snap_ctx *c, const walk_pos *w, const char *name, ib_err *err)
+static void job_free(unit_job *j)
 {
-    char *src[2], *rel[2], *staged[2] = {NULL, NULL};
-    part_unit u = {.name = name, .data_dir = c->data_dir};
-    bool ok = true;
     for (size_t k = 0; k < 2; k++) {
-        src[k] = str_printf("%s/%s/%s", c->data_dir, KINDS[k], name);
-        rel[k] = w->several ? str_printf("%zu/%s/%s", w->k, KINDS[k], name)
-                            : str_printf("%s/%s", KINDS[k], name);
-        staged[k] = rel[k] ? path_join(c->snap->staging_dir, rel[k]) : NULL;
-        ok = ok && src[k] && rel[k] && staged[k];
-        u.sp[k] = (part_loc){src[k], rel[k], staged[k], w->db};
+        free(j->src[k]);
+        free(j->rel[k]);
+        free(j->staged[k]);
     }
-    int rc = ok ? stage_unit(c, &u, err) : nomem(err);
-    for (size_t k = 0; k < 2; k++) {
-        free(src[k]);
-        free(rel[k]);
-        free(staged[k]);
-    }
-    return rc;
+    free(j->name);
 }
 
-static int walk_region(snap_ctx *c, const walk_pos *w, const char *region, ib_err *err)
+/* Queue the partition name (<db>/<region>/<partition>, taken) for a lane. */
+static int walk_partition(stage_shared *sh, const walk_pos *w, const char *data_dir, char *name,
+                          ib_err *err)
+{
+    if (sh->n_jobs == sh->cap_jobs) {
+        size_t cap = sh->cap_jobs ? sh->cap_jobs * 2 : 64;
+        unit_job *v = realloc(sh->jobs, cap * sizeof *v);
+        if (!v) {
+            free(name);
+            return nomem(err);
+        }
+        sh->jobs = v;
+        sh->cap_jobs = cap;
+    }
+    unit_job *j = &sh->jobs[sh->n_jobs++];
+    *j = (unit_job){.name = name};
+    j->u = (part_unit){.name = name, .data_dir = data_dir, .dir = w->k};
+    bool ok = true;
+    for (size_t k = 0; k < 2; k++) {
+        j->src[k] = str_printf("%s/%s/%s", data_dir, KINDS[k], name);
+        j->rel[k] = w->several ? str_printf("%zu/%s/%s", w->k, KINDS[k], name)
+                               : str_printf("%s/%s", KINDS[k], name);
+        j->staged[k] = j->rel[k] ? path_join(sh->snap->staging_dir, j->rel[k]) : NULL;
+        ok = ok && j->src[k] && j->rel[k] && j->staged[k];
+        j->u.sp[k] = (part_loc){j->src[k], j->rel[k], j->staged[k], w->db};
+    }
+    return ok ? 0 : nomem(err);
+}
+
+static int walk_region(stage_shared *sh, const walk_pos *w, const char *data_dir,
+                       const char *region, ib_err *err)
 {
     char *sub = str_printf("%s/%s", w->db, region);
     if (!sub)
         return nomem(err);
     strvec parts = {0};
-    int rc = list_both(c->data_dir, sub, &parts, err);
+    int rc = list_both(data_dir, sub, &parts, err);
     for (size_t i = 0; i < parts.n && rc == 0; i++) {
-        if (should_stop(c->ev)) {
-            rc = ib_err_set(err, IB_E_INTERRUPTED, "snapshot stopped before it finished");
-            break;
-        }
         char *name = path_join(sub, parts.v[i]);
-        rc = name ? walk_partition(c, w, name, err) : nomem(err);
-        free(name);
+        rc = name ? walk_partition(sh, w, data_dir, name, err) : nomem(err);
     }
     sv_free(&parts);
     free(sub);
     return rc;
 }
 
-static int walk_database(snap_ctx *c, const walk_pos *w, ib_err *err)
+static int walk_database(stage_shared *sh, const walk_pos *w, const char *data_dir, ib_err *err)
 {
     strvec regions = {0};
-    int rc = list_both(c->data_dir, w->db, &regions, err);
+    int rc = list_both(data_dir, w->db, &regions, err);
     for (size_t i = 0; i < regions.n && rc == 0; i++)
-        rc = walk_region(c, w, regions.v[i], err);
+        rc = walk_region(sh, w, data_dir, regions.v[i], err);
     sv_free(&regions);
     return rc;
 }
 
-static int walk_data_dir(snap_ctx *c, const ib_source *src, size_t k, const char *const *dbs,
-                         size_t n_dbs, ib_err *err)
+static int walk_data_dir(stage_shared *sh, const ib_source *src, size_t k, ib_err *err)
 {
-    c->data_dir = src->data_dirs[k];
-    c->can_link = true;
-    if (check_data_dir(c->data_dir, err) != 0)
+    const char *data_dir = src->data_dirs[k];
+    if (check_data_dir(data_dir, err) != 0)
         return -1;
-    for (size_t i = 0; i < n_dbs; i++) {
-        walk_pos w = {k, src->n_data_dirs > 1, dbs[i]};
-        if (walk_database(c, &w, err) != 0)
+    const ib_snapshot *s = sh->snap;
+    for (size_t i = 0; i < s->n_databases; i++) {
+        walk_pos w = {k, src->n_data_dirs > 1, s->databases[i]};
+        if (walk_database(sh, &w, data_dir, err) != 0)
             return -1;
     }
     return 0;
+}
+
+/* ---- the lanes ---- */
+
+static void lane_fail(stage_shared *sh, const ib_err *err)
+{
+    pthread_mutex_lock(&sh->lock);
+    if (!sh->failed) {
+        sh->failed = true;
+        sh->err = *err;
+    }
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* The next partition, in the walk's order; false when none is left, a lane
+ * failed or the caller asks to stop. */
+static bool take_job(stage_shared *sh, size_t *job)
+{
+    pthread_mutex_lock(&sh->lock);
+    bool ok = !sh->failed && sh->next < sh->n_jobs;
+    if (ok && should_stop(sh->ev)) {
+        ib_err_set(&sh->err, IB_E_INTERRUPTED, "snapshot stopped before it finished");
+        sh->failed = true;
+        ok = false;
+    }
+    if (ok)
+        *job = sh->next++;
+    pthread_mutex_unlock(&sh->lock);
+    return ok;
+}
+
+static void *lane_main(void *arg)
+{
+    snap_ctx *c = arg;
+    size_t job;
+    while (take_job(c->sh, &job)) {
+        c->job = job;
+        c->unit = &c->sh->jobs[job].u;
+        ib_err err;
+        if (stage_unit(c, c->unit, &err) != 0)
+            lane_fail(c->sh, &err);
+    }
+    return NULL;
+}
+
+/* Every queued partition, by up to STAGE_LANES lanes (the caller's thread
+ * is one of them). */
+static int run_lanes(stage_shared *sh, snap_ctx *lanes, size_t n_lanes, ib_err *err)
+{
+    pthread_t tids[STAGE_LANES];
+    bool started[STAGE_LANES] = {false};
+    for (size_t i = 1; i < n_lanes; i++) /* too few threads only means fewer lanes */
+        started[i] = pthread_create(&tids[i], NULL, lane_main, &lanes[i]) == 0;
+    lane_main(&lanes[0]);
+    for (size_t i = 1; i < n_lanes; i++)
+        if (started[i])
+            pthread_join(tids[i], NULL);
+    if (sh->failed) {
+        *err = sh->err;
+        return -1;
+    }
+    return 0;
+}
+
+/* The lanes' files into the snapshot (also after a failure, which frees
+ * them with it), and the format version of the first valid head. */
+static int merge_lanes(ib_snapshot *s, snap_ctx *lanes, size_t n_lanes, ib_err *err)
+{
+    size_t total = 0, version_job = SIZE_MAX;
+    for (size_t i = 0; i < n_lanes; i++)
+        total += lanes[i].n_files;
+    ib_source_file *all = total ? malloc(total * sizeof *all) : NULL;
+    for (size_t i = 0; i < n_lanes; i++) {
+        snap_ctx *c = &lanes[i];
+        if (!all)
+            rollback_files(c, 0);
+        else if (c->n_files) /* a lane without files has no array */
+            memcpy(all + s->n_files, c->files, c->n_files * sizeof *all);
+        s->n_files += all ? c->n_files : 0;
+        free(c->files);
+        if (c->version_job < version_job) {
+            version_job = c->version_job;
+            s->layout_version = c->version;
+        }
+    }
+    s->files = all;
+    return total && !all ? nomem(err) : 0;
+}
+
+/* Walk every data dir for its partitions, then stage them on the lanes. */
+static int stage_all(const ib_source *src, ib_snapshot *s, const ib_source_events *ev, ib_err *err)
+{
+    stage_shared sh = {.ev = ev, .snap = s};
+    sh.can_link = malloc((src->n_data_dirs ? src->n_data_dirs : 1) * sizeof *sh.can_link);
+    if (!sh.can_link)
+        return nomem(err);
+    for (size_t k = 0; k < src->n_data_dirs; k++)
+        atomic_init(&sh.can_link[k], true);
+    pthread_mutex_init(&sh.lock, NULL);
+    int rc = 0;
+    for (size_t k = 0; k < src->n_data_dirs && rc == 0; k++)
+        rc = walk_data_dir(&sh, src, k, err);
+    snap_ctx lanes[STAGE_LANES];
+    size_t n_lanes = sh.n_jobs < STAGE_LANES ? (sh.n_jobs ? sh.n_jobs : 1) : STAGE_LANES;
+    for (size_t i = 0; i < n_lanes; i++)
+        lanes[i] = (snap_ctx){.sh = &sh, .version_job = SIZE_MAX};
+    if (rc == 0)
+        rc = run_lanes(&sh, lanes, n_lanes, err);
+    ib_err merr;
+    if (merge_lanes(s, lanes, n_lanes, &merr) != 0 && rc == 0) {
+        *err = merr;
+        rc = -1;
+    }
+    for (size_t i = 0; i < sh.n_jobs; i++)
+        job_free(&sh.jobs[i]);
+    free(sh.jobs);
+    free(sh.can_link);
+    pthread_mutex_destroy(&sh.lock);
+    return rc;
 }
 
 static int cmp_file(const void *a, const void *b)
@@ -1152,12 +1337,11 @@ int ib_snapshot_take(const ib_source *src, const char *const *databases, size_t 
     if (!s)
         return nomem(err);
     s->linked = true;
-    snap_ctx c = {.ev = ev, .snap = s};
     int rc = copy_databases(s, databases, n_databases, err);
     if (rc == 0)
         rc = prepare_staging(staging_root, name, ev, &s->staging_dir, err);
-    for (size_t k = 0; k < src->n_data_dirs && rc == 0; k++)
-        rc = walk_data_dir(&c, src, k, (const char *const *)s->databases, s->n_databases, err);
+    if (rc == 0)
+        rc = stage_all(src, s, ev, err);
     if (rc == 0)
         rc = check_content(src, s, ev, err);
     if (rc != 0) {

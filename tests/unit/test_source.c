@@ -608,6 +608,51 @@ static void test_several_data_dirs(void **state)
     ib_snapshot_free(s);
 }
 
+/* Partitions are staged by several lanes at once: every file is there once,
+ * the list is sorted, links are links, and the format version is the first
+ * valid head's in the walk's order (data dir 0's first partition), not
+ * whichever lane read one first. */
+static void test_many_partitions_on_lanes(void **state)
+{
+    fixture *f = *state;
+    char second[256], rel[256];
+    snprintf(second, sizeof second, "%s/data2", f->root);
+    put(f->data, "sequence/root.ln/1/0000/100-1-0-0.tsfile", "TsFile\x03payloadTsFile", 20);
+    put_str(f->data, "sequence/root.ln/1/0000/100-1-0-0.tsfile.resource", "r");
+    size_t expected = 2;
+    for (int p = 1; p <= 40; p++) {
+        const char *dir = p % 2 ? f->data : second;
+        const char *space = p % 3 ? "sequence" : "unsequence";
+        snprintf(rel, sizeof rel, "%s/root.ln/%d/%04d/%d-1-0-0.tsfile", space, p % 4, p, p);
+        put(dir, rel, "TsFile\x04payloadTsFile", 20);
+        snprintf(rel, sizeof rel, "%s/root.ln/%d/%04d/%d-1-0-0.tsfile.resource", space, p % 4, p,
+                 p);
+        put_str(dir, rel, "r");
+        expected += 2;
+    }
+    put_str(second, "sequence/root.ln/3/0039/900-1-0-0.tsfile", "garbage");
+    put_str(second, "sequence/root.ln/3/0039/900-1-0-0.tsfile.resource", "r");
+    expected += 2;
+    char *dirs[] = {f->data, second};
+    ib_source src = {.data_dirs = dirs, .n_data_dirs = 2};
+    events e = {0};
+    ib_snapshot *s = take(f, &src, "root.ln", &e);
+    assert_int_equal(s->n_files, expected);
+    for (size_t i = 1; i < s->n_files; i++)
+        assert_true(strcmp(s->files[i - 1].rel, s->files[i].rel) < 0);
+    for (size_t i = 0; i < s->n_files; i++) {
+        struct stat st;
+        assert_int_equal(stat(s->files[i].staged, &st), 0);
+        assert_int_equal(st.st_nlink, 2);
+    }
+    assert_non_null(find(s, "0/sequence/root.ln/1/0000/100-1-0-0.tsfile"));
+    assert_non_null(find(s, "1/unsequence/root.ln/2/0030/30-1-0-0.tsfile.resource"));
+    assert_true(s->linked);
+    assert_int_equal(s->layout_version, 3);
+    assert_int_equal(e.warnings, 1); /* the bad head, once */
+    ib_snapshot_free(s);
+}
+
 static void test_staging_lifecycle(void **state)
 {
     fixture *f = *state;
@@ -1047,6 +1092,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_named_database_without_files, make_fixture,
                                         drop_fixture),
         cmocka_unit_test_setup_teardown(test_several_data_dirs, make_fixture, drop_fixture),
+        cmocka_unit_test_setup_teardown(test_many_partitions_on_lanes, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_staging_lifecycle, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_missing_data_dir, make_fixture, drop_fixture),
         cmocka_unit_test_setup_teardown(test_should_stop, make_fixture, drop_fixture),
