@@ -1746,6 +1746,8 @@ class DataNodeHandler(Handler):
     def held_body(self, limit):
         """Up to limit bytes of the body that the request's reader already
         holds (they came with the headers), taken out of it."""
+        if limit <= 0:
+            return b""  # no body: nothing to look for
         sock = self.connection
         timeout = sock.gettimeout()
         sock.setblocking(False)  # peek reads the socket only when it holds none
